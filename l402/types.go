@@ -1,0 +1,70 @@
+package l402
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+)
+
+// PaymentHash is the SHA-256 of a payment preimage. It is public: it appears
+// in invoices and in token identifiers.
+type PaymentHash [32]byte
+
+// String returns the hash as lowercase hex.
+func (h PaymentHash) String() string { return hex.EncodeToString(h[:]) }
+
+// ParsePaymentHash decodes a 64-character hex payment hash.
+func ParsePaymentHash(s string) (PaymentHash, error) {
+	var h PaymentHash
+	if err := decodeHex32(h[:], s); err != nil {
+		return PaymentHash{}, fmt.Errorf("l402: payment hash: %w", err)
+	}
+	return h, nil
+}
+
+// TokenID is the random half of a token identifier; it names one token.
+type TokenID [32]byte
+
+// String returns the token id as lowercase hex.
+func (t TokenID) String() string { return hex.EncodeToString(t[:]) }
+
+// Preimage is the secret whose SHA-256 is a payment hash. Whoever holds it has
+// paid, so it is a bearer secret: String and LogValue redact it, and Hex is
+// the only way to see its value.
+type Preimage [32]byte
+
+// ParsePreimage decodes a 64-character hex preimage (either case).
+func ParsePreimage(s string) (Preimage, error) {
+	var p Preimage
+	if err := decodeHex32(p[:], s); err != nil {
+		return Preimage{}, fmt.Errorf("l402: preimage: %w", err)
+	}
+	return p, nil
+}
+
+// Hash returns the payment hash this preimage settles.
+func (p Preimage) Hash() PaymentHash { return sha256.Sum256(p[:]) }
+
+// Hex returns the preimage as lowercase hex, for the wire and nowhere else.
+func (p Preimage) Hex() string { return hex.EncodeToString(p[:]) }
+
+// String redacts the preimage so that it cannot reach a log or an error by
+// accident (fmt's %s, %v and %x all go through String).
+func (p Preimage) String() string { return "[redacted preimage]" }
+
+// GoString redacts the preimage under %#v too.
+func (p Preimage) GoString() string { return p.String() }
+
+// LogValue redacts the preimage in structured logs.
+func (p Preimage) LogValue() slog.Value { return slog.StringValue(p.String()) }
+
+func decodeHex32(dst []byte, s string) error {
+	if len(s) != 64 {
+		return fmt.Errorf("want 64 hex characters, got %d", len(s))
+	}
+	if _, err := hex.Decode(dst, []byte(s)); err != nil {
+		return fmt.Errorf("not hex: %w", err)
+	}
+	return nil
+}
