@@ -103,8 +103,9 @@ func parseAuthorizationLine(line string) (Credential, bool, error) {
 }
 
 // splitCredentials splits a folded Authorization value at each comma that is
-// followed by a new scheme ("..., L402 ..."). Commas between macaroons are
-// not followed by a space and a word, so they stay.
+// followed by a new scheme ("..., L402 ..."): a short token and a space. A
+// macaroon after a comma is hundreds of base64 characters, so it never looks
+// like a scheme.
 func splitCredentials(line string) []string {
 	var parts []string
 	start := 0
@@ -113,13 +114,26 @@ func splitCredentials(line string) []string {
 			continue
 		}
 		rest := strings.TrimLeft(line[i+1:], " \t")
-		word, _, hasSpace := strings.Cut(rest, " ")
-		if hasSpace && word != "" && !strings.ContainsAny(word, ":,") {
+		word, after, hasSpace := strings.Cut(rest, " ")
+		if hasSpace && isScheme(word) && !strings.HasPrefix(strings.TrimLeft(after, " \t"), ":") {
 			parts = append(parts, line[start:i])
 			start = i + 1
 		}
 	}
 	return append(parts, line[start:])
+}
+
+// isScheme reports whether word can be an authentication scheme name.
+func isScheme(word string) bool {
+	if word == "" || len(word) > 32 {
+		return false
+	}
+	for i := 0; i < len(word); i++ {
+		if !isTokenChar(word[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 func parseCredentialValue(v string) (Credential, error) {
