@@ -1,0 +1,61 @@
+# `make test` is everything CI runs (.ci/run calls it on a clean clone).
+# Steps run in the order listed and stop at the first failure.
+
+SHELL := bash
+.SHELLFLAGS := -euo pipefail -c
+# The steps of `test` must run in order even under `make -j`.
+.NOTPARALLEL:
+
+FUZZTIME ?= 5s
+BENCHCOUNT ?= 6
+VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
+
+.PHONY: test fmt-check vet unit deps-check fuzz bench build
+
+test: fmt-check vet unit deps-check fuzz
+
+fmt-check:
+	@files=$$(gofmt -l .); \
+	if [[ -n $$files ]]; then \
+		echo "gofmt: these files need formatting (run gofmt -w):"; \
+		echo "$$files"; \
+		exit 1; \
+	fi
+
+vet:
+	go vet ./...
+
+unit:
+	go test -race -count=1 ./...
+
+# The protocol package must stay free of Lightning code (see
+# docs/ARCHITECTURE.md): buyers and sellers pick their node adapter, l402 is
+# shared by all of them.
+deps-check:
+	@deps=$$(go list -deps ./l402); \
+	bad=$$(grep lightningnetwork <<<"$$deps" || true); \
+	if [[ -n $$bad ]]; then \
+		echo "deps-check: package l402 must not depend on Lightning code, but it imports:"; \
+		echo "$$bad"; \
+		exit 1; \
+	fi
+
+# Each FuzzXxx target runs for FUZZTIME. A failing input lands in
+# <package>/testdata/fuzz/FuzzXxx/ and must be committed with the fix, so
+# that plain `go test` keeps replaying it.
+fuzz:
+	scripts/fuzz.sh $(FUZZTIME)
+
+bench:
+	mkdir -p docs/bench
+	go test -run='^$$' -bench=. -benchmem -count=$(BENCHCOUNT) ./... | tee docs/bench/go-bench.txt
+	@if command -v benchstat >/dev/null; then \
+		benchstat docs/bench/go-bench.txt; \
+	else \
+		echo "bench: install golang.org/x/perf/cmd/benchstat for a summary"; \
+	fi
+
+# -buildvcs=auto overrides a -buildvcs=false in GOFLAGS, so that
+# `satloop version` can report the commit when git is available.
+build:
+	go build -buildvcs=auto -ldflags "-X github.com/satloop/satloop/internal/cli.version=$(VERSION)" -o bin/satloop ./cmd/satloop
