@@ -45,7 +45,12 @@ func (m MilliSat) Sats() int64 { return int64(m) / 1000 }
 
 // SatsCeil returns the satoshis in m rounded up: the figure to compare with a
 // cap, since 10.001 sat costs more than 10 sat.
-func (m MilliSat) SatsCeil() int64 { return (int64(m) + 999) / 1000 }
+func (m MilliSat) SatsCeil() int64 {
+	if m <= 0 {
+		return int64(m) / 1000 // division truncates toward zero: up, here
+	}
+	return (int64(m) + 999) / 1000
+}
 
 // Valid reports whether m is between 0 and MaxMilliSat.
 func (m MilliSat) Valid() bool { return m >= 0 && m <= MaxMilliSat }
