@@ -10,9 +10,9 @@ FUZZTIME ?= 5s
 BENCHCOUNT ?= 6
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
 
-.PHONY: test fmt-check vet unit deps-check fuzz bench build
+.PHONY: test fmt-check vet unit deps-check interop fuzz bench build
 
-test: fmt-check vet unit deps-check fuzz
+test: fmt-check vet unit deps-check interop fuzz
 
 fmt-check:
 	@files=$$(gofmt -l .); \
@@ -39,6 +39,12 @@ deps-check:
 		echo "$$bad"; \
 		exit 1; \
 	fi
+
+# Interoperability with Aperture v0.4.2, through Aperture's own client,
+# authenticator and mint code. A separate module (interop/aperture) so that
+# Aperture's dependency tree (lnd, gRPC) stays out of satloop's go.mod.
+interop:
+	cd interop/aperture && go vet ./... && go test -race -count=1 ./...
 
 # Each FuzzXxx target runs for FUZZTIME. A failing input lands in
 # <package>/testdata/fuzz/FuzzXxx/ and must be committed with the fix, so

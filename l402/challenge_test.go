@@ -130,9 +130,13 @@ func escapeAll(s string) string {
 	return b.String()
 }
 
-// apertureChallengeRegex is the expression Aperture's own client uses to
-// read a challenge (and lnget and many scripts copy it).
-var apertureChallengeRegex = regexp.MustCompile(`(LSAT|L402) macaroon="(.*?)", invoice="(.*?)"`)
+// apertureChallengeRegexes are the expressions Aperture's own client uses to
+// read a challenge: v0.4.2's (which lnget and many scripts copy), and the
+// later one that also takes an optional version= and token=.
+var apertureChallengeRegexes = []*regexp.Regexp{
+	regexp.MustCompile(`(LSAT|L402) macaroon="(.*?)", invoice="(.*?)"`),
+	regexp.MustCompile(`(LSAT|L402) (?:version="[^"]*", )?(?:token|macaroon)="([^"]+)", invoice="([^"]+)"`),
+}
 
 // TestFormatChallengeReadByBothParsers checks the emitted challenge against
 // Aperture's regex, against an independent strict parser of the current
@@ -147,12 +151,14 @@ func TestFormatChallengeReadByBothParsers(t *testing.T) {
 	}
 	want := macB64(t, mac, base64.StdEncoding)
 
-	m := apertureChallengeRegex.FindStringSubmatch(header)
-	if m == nil {
-		t.Fatalf("Aperture's regex does not match %q", header)
-	}
-	if m[1] != "L402" || m[2] != want || m[3] != testInvoice {
-		t.Fatalf("Aperture's regex read scheme %q macaroon %q invoice %q", m[1], m[2], m[3])
+	for _, re := range apertureChallengeRegexes {
+		m := re.FindStringSubmatch(header)
+		if m == nil {
+			t.Fatalf("Aperture's regex %s does not match %q", re, header)
+		}
+		if m[1] != "L402" || m[2] != want || m[3] != testInvoice {
+			t.Fatalf("Aperture's regex %s read scheme %q macaroon %q invoice %q", re, m[1], m[2], m[3])
+		}
 	}
 
 	spec, err := parseSpecChallenge(header)
