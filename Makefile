@@ -52,9 +52,13 @@ interop:
 fuzz:
 	scripts/fuzz.sh $(FUZZTIME)
 
+# One run, both modules: satloop's own benchmarks, then the side-by-side
+# ones against Aperture's code, so that every ratio in docs/benchmarks.md
+# comes from the same machine at the same time.
 bench:
 	mkdir -p docs/bench
-	go test -run='^$$' -bench=. -benchmem -count=$(BENCHCOUNT) ./... | tee docs/bench/go-bench.txt
+	{ go test -run='^$$' -bench=. -benchmem -count=$(BENCHCOUNT) ./... && \
+	  cd interop/aperture && go test -run='^$$' -bench=. -benchmem -count=$(BENCHCOUNT) ./...; } | tee docs/bench/go-bench.txt
 	@if command -v benchstat >/dev/null; then \
 		benchstat docs/bench/go-bench.txt; \
 	else \

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"sync"
 )
 
@@ -34,11 +35,21 @@ var (
 // of gateways sharing the secret verify each other's tokens. Revoking a
 // derived token needs a revocation list kept elsewhere.
 type DerivedRootKeys struct {
-	master [32]byte
+	// keyed is HMAC-SHA256 already keyed with the master secret. It is never
+	// written to: each derivation works on a clone, which skips hashing the
+	// key pads again and lets concurrent callers share it.
+	keyed hmacState
+}
+
+// hmacState is the subset of crypto/hmac's hash that cloning needs.
+type hmacState interface {
+	hash.Hash
+	hash.Cloner
 }
 
 // rootKeyLabel separates this derivation from any other use of the secret.
-const rootKeyLabel = "satloop/l402/root-key/v0"
+// Label plus token id fit one SHA-256 block (at most 55 bytes).
+const rootKeyLabel = "satloop/l402/rootkey/0"
 
 // NewDerivedRootKeys returns a key store deriving from master, which must be
 // at least 32 bytes of secret randomness.
@@ -46,25 +57,35 @@ func NewDerivedRootKeys(master []byte) (*DerivedRootKeys, error) {
 	if len(master) < 32 {
 		return nil, fmt.Errorf("l402: master secret has %d bytes, need at least 32", len(master))
 	}
-	// Compress longer secrets so the struct holds a fixed-size key.
-	return &DerivedRootKeys{master: sha256.Sum256(master)}, nil
+	keyed, ok := hmac.New(sha256.New, master).(hmacState)
+	if !ok {
+		return nil, errors.New("l402: this Go's HMAC cannot be cloned")
+	}
+	// Reset makes the HMAC keep its padded-key states, so that clones start
+	// from them instead of hashing the pads again.
+	keyed.Reset()
+	return &DerivedRootKeys{keyed: keyed}, nil
 }
 
 // NewRootKey derives the root key for id.
 func (d *DerivedRootKeys) NewRootKey(_ context.Context, id Identifier) ([]byte, error) {
-	return d.derive(id), nil
+	return d.derive(id)
 }
 
 // RootKey derives the root key for id; every token id has one.
 func (d *DerivedRootKeys) RootKey(_ context.Context, id Identifier) ([]byte, error) {
-	return d.derive(id), nil
+	return d.derive(id)
 }
 
-func (d *DerivedRootKeys) derive(id Identifier) []byte {
-	mac := hmac.New(sha256.New, d.master[:])
+func (d *DerivedRootKeys) derive(id Identifier) ([]byte, error) {
+	clone, err := d.keyed.Clone()
+	if err != nil {
+		return nil, fmt.Errorf("l402: derive root key: %w", err)
+	}
+	mac := clone.(hash.Hash)
 	mac.Write([]byte(rootKeyLabel))
 	mac.Write(id.TokenID[:])
-	return mac.Sum(nil)
+	return mac.Sum(make([]byte, 0, RootKeyLen)), nil
 }
 
 // MemoryRootKeys stores a random root key per token in memory, as Aperture
