@@ -27,9 +27,10 @@ func Sats(n int64) MilliSat {
 }
 
 // ParseSats parses a whole, non-negative number of satoshis, as typed on a
-// command line ("10", "1_000" and "1,000" are accepted).
+// command line ("10", "1_000"). Commas are refused rather than dropped:
+// "1,5" may mean one and a half, and guessing wrong multiplies a price by ten.
 func ParseSats(s string) (MilliSat, error) {
-	clean := strings.NewReplacer("_", "", ",", "").Replace(strings.TrimSpace(s))
+	clean := strings.ReplaceAll(strings.TrimSpace(s), "_", "")
 	n, err := strconv.ParseInt(clean, 10, 64)
 	if err != nil || n < 0 {
 		return 0, fmt.Errorf("money: %q is not a whole, non-negative number of sats", s)
