@@ -74,23 +74,21 @@ func (p *authParser) errorf(format string, args ...any) error {
 	return fmt.Errorf("at offset %d: %s", p.i, fmt.Sprintf(format, args...))
 }
 
-func (p *authParser) skipSpace() {
-	for !p.done() && (p.s[p.i] == ' ' || p.s[p.i] == '\t') {
-		p.i++
+// span returns the index of the first byte at or after i that is not in
+// the class, or len(p.s).
+func (p *authParser) span(i int, in func(byte) bool) int {
+	for i < len(p.s) && in(p.s[i]) {
+		i++
 	}
+	return i
 }
 
-func (p *authParser) skipListSeparators() {
-	for !p.done() && (p.s[p.i] == ' ' || p.s[p.i] == '\t' || p.s[p.i] == ',') {
-		p.i++
-	}
-}
+func (p *authParser) skipSpace()          { p.i = p.span(p.i, isSpace) }
+func (p *authParser) skipListSeparators() { p.i = p.span(p.i, isListSeparator) }
 
 func (p *authParser) token() string {
 	start := p.i
-	for !p.done() && isTokenChar(p.s[p.i]) {
-		p.i++
-	}
+	p.i = p.span(p.i, isTokenChar)
 	return p.s[start:p.i]
 }
 
@@ -98,43 +96,28 @@ func (p *authParser) token() string {
 // optional "=" padding, then the end of the challenge. Anything else after
 // the "=" makes it an auth-param instead.
 func (p *authParser) atToken68() bool {
-	j := p.i
-	for j < len(p.s) && isToken68Char(p.s[j]) {
-		j++
-	}
+	j := p.span(p.i, isToken68Char)
 	if j == p.i {
 		return false
 	}
-	for j < len(p.s) && p.s[j] == '=' {
-		j++
-	}
-	for j < len(p.s) && (p.s[j] == ' ' || p.s[j] == '\t') {
-		j++
-	}
+	j = p.span(p.span(j, isPadding), isSpace)
 	return j == len(p.s) || p.s[j] == ','
 }
 
 func (p *authParser) token68() string {
 	start := p.i
-	for !p.done() && (isToken68Char(p.s[p.i]) || p.s[p.i] == '=') {
-		p.i++
-	}
+	p.i = p.span(p.span(p.i, isToken68Char), isPadding)
 	return p.s[start:p.i]
 }
 
 // atParam reports whether an auth-param ("name =") starts here, as opposed to
 // the scheme of the next challenge.
 func (p *authParser) atParam() bool {
-	j := p.i
-	for j < len(p.s) && isTokenChar(p.s[j]) {
-		j++
-	}
+	j := p.span(p.i, isTokenChar)
 	if j == p.i {
 		return false
 	}
-	for j < len(p.s) && (p.s[j] == ' ' || p.s[j] == '\t') {
-		j++
-	}
+	j = p.span(j, isSpace)
 	return j < len(p.s) && p.s[j] == '='
 }
 
@@ -209,6 +192,10 @@ func isTokenChar(c byte) bool {
 	}
 	return strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0
 }
+
+func isSpace(c byte) bool         { return c == ' ' || c == '\t' }
+func isListSeparator(c byte) bool { return isSpace(c) || c == ',' }
+func isPadding(c byte) bool       { return c == '=' }
 
 func isToken68Char(c byte) bool {
 	switch {
