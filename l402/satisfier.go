@@ -19,7 +19,8 @@ type Satisfier struct {
 	Condition string
 	// Required makes a token without this condition fail with MissingErr.
 	Required bool
-	// MissingErr is returned when Required and the condition is absent.
+	// MissingErr is returned when Required and the condition is absent;
+	// nil means ErrWrongService: the token lacks what this service demands.
 	MissingErr error
 	// Narrows returns nil when next is at least as strict as prev. Its
 	// errors are reported as ErrInvalid.
@@ -48,7 +49,11 @@ func CheckCaveats(caveats []Caveat, satisfiers ...Satisfier) error {
 			prev, seen = c.Value, true
 		}
 		if !seen && s.Required {
-			return fmt.Errorf("l402: %w: token has no %s caveat", s.MissingErr, s.Condition)
+			missing := s.MissingErr
+			if missing == nil {
+				missing = ErrWrongService
+			}
+			return fmt.Errorf("l402: %w: token has no %s caveat", missing, s.Condition)
 		}
 	}
 	for _, s := range satisfiers {
@@ -89,9 +94,8 @@ func RequestSatisfiers(service, capability string, now time.Time) []Satisfier {
 // (tiers have no order the protocol defines, so any change could widen).
 func ServiceSatisfier(service string) Satisfier {
 	return Satisfier{
-		Condition:  ConditionServices,
-		Required:   true,
-		MissingErr: ErrWrongService,
+		Condition: ConditionServices,
+		Required:  true,
 		Narrows: func(prev, next string) error {
 			before, err := parseServices(prev)
 			if err != nil {

@@ -353,3 +353,17 @@ func TestVerifyNoMacaroon(t *testing.T) {
 		t.Fatalf("err = %v, want ErrMalformed", err)
 	}
 }
+
+func TestRequiredCustomCaveat(t *testing.T) {
+	f := newFixture(t, derivedKeys(t))
+	quota := MaxSatisfier("demo_max_requests", 1)
+	quota.Required = true
+	without, _ := f.mint(t, standardCaveats()...)
+	if _, err := f.verifier.Verify(context.Background(), without, quota); !errors.Is(err, ErrWrongService) {
+		t.Fatalf("token without a required caveat: err = %v, want ErrWrongService", err)
+	}
+	with, _ := f.mint(t, append(standardCaveats(), Caveat{Condition: "demo_max_requests", Value: "10"})...)
+	if _, err := f.verifier.Verify(context.Background(), with, quota); err != nil {
+		t.Fatalf("token with the required caveat: %v", err)
+	}
+}

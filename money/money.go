@@ -60,8 +60,9 @@ func (m MilliSat) Valid() bool { return m >= 0 && m <= MaxMilliSat }
 // is one: "10 sat", "10.5 sat", "0.001 sat".
 func (m MilliSat) String() string {
 	sign := ""
-	v := int64(m)
-	if v < 0 {
+	v := uint64(m)
+	if m < 0 {
+		// Negate in uint64 so that the most negative int64 survives.
 		sign, v = "-", -v
 	}
 	whole, frac := v/1000, v%1000

@@ -1,6 +1,7 @@
 package money
 
 import (
+	"math"
 	"strings"
 	"testing"
 )
@@ -50,6 +51,7 @@ func TestConversions(t *testing.T) {
 		{10_010, 10, 11, "10.01 sat", true},
 		{Sats(21), 21, 21, "21 sat", true},
 		{-1500, -1, -1, "-1.5 sat", false},
+		{math.MinInt64, -9223372036854775, -9223372036854775, "-9223372036854775.808 sat", false},
 		{MaxMilliSat + 1, 2_100_000_000_000_000, 2_100_000_000_000_001, "2100000000000000.001 sat", false},
 	}
 	for _, tt := range tests {
