@@ -2,8 +2,12 @@ package l402
 
 import (
 	"bytes"
+	"context"
 	"strings"
 	"testing"
+	"time"
+
+	"gopkg.in/macaroon.v2"
 )
 
 // fuzzSeeds returns real headers to start each fuzzer from.
@@ -130,6 +134,41 @@ func FuzzDecodeIdentifier(f *testing.F) {
 		out, err := id.MarshalBinary()
 		if err != nil || !bytes.Equal(out, in) {
 			t.Fatalf("identifier does not round-trip: % x -> % x (%v)", in, out, err)
+		}
+	})
+}
+
+// FuzzAttenuationNeverWidens appends arbitrary caveats to a genuine token,
+// as a holder may, and checks that no request the original token is refused
+// becomes allowed.
+func FuzzAttenuationNeverWidens(f *testing.F) {
+	f.Add("demo_capabilities=read,admin", "admin", int64(0), int64(10))
+	f.Add("services=demo:0,evil:0", "read", int64(0), int64(10))
+	f.Add("demo_valid_until=99999999999", "read", int64(7200), int64(10))
+	f.Add("search_max_results=1000", "read", int64(0), int64(500))
+	f.Add("services=evil:0\nservices=demo:0", "write", int64(-10), int64(0))
+	fx := newFixture(f, derivedKeys(f))
+	original, _ := fx.mint(f, standardCaveats()...)
+	f.Fuzz(func(t *testing.T, added, capability string, offset, results int64) {
+		now := testNow.Add(time.Duration(offset%(1<<40)) * time.Second)
+		for _, service := range []string{"demo", "other", "evil"} {
+			satisfiers := append(RequestSatisfiers(service, capability, now), MaxSatisfier("search_max_results", results))
+			before := original
+			_, errBefore := fx.verifier.Verify(context.Background(), before, satisfiers...)
+
+			held := original.Macaroons[0].Clone()
+			for _, line := range strings.Split(added, "\n") {
+				if c, ok := ParseCaveat(line); ok {
+					if err := AddCaveats(held, c); err != nil {
+						return // the library refused the caveat: nothing to check
+					}
+				}
+			}
+			after := Credential{Macaroons: []*macaroon.Macaroon{held}, Preimage: original.Preimage}
+			_, errAfter := fx.verifier.Verify(context.Background(), after, satisfiers...)
+			if errBefore != nil && errAfter == nil {
+				t.Fatalf("caveats %q widened the token for %s/%q: before: %v", added, service, capability, errBefore)
+			}
 		}
 	})
 }
