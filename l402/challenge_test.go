@@ -88,17 +88,11 @@ func TestParseChallenges(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := ParseChallenges(tt.headers...)
-			if tt.err != nil {
-				if !errors.Is(err, tt.err) {
-					t.Fatalf("err = %v, want %v", err, tt.err)
-				}
+			if expectErr(t, err, tt.err) {
 				if got != nil {
 					t.Fatalf("got %d challenges with an error", len(got))
 				}
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if len(got) != len(tt.want) {
 				t.Fatalf("got %d challenges, want %d", len(got), len(tt.want))

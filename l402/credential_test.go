@@ -2,7 +2,6 @@ package l402
 
 import (
 	"encoding/base64"
-	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -67,14 +66,8 @@ func TestParseCredential(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := ParseCredential(tt.header)
-			if tt.err != nil {
-				if !errors.Is(err, tt.err) {
-					t.Fatalf("err = %v, want %v", err, tt.err)
-				}
+			if expectErr(t, err, tt.err) {
 				return
-			}
-			if err != nil {
-				t.Fatal(err)
 			}
 			if len(got.Macaroons) != tt.macaroons {
 				t.Fatalf("got %d macaroons, want %d", len(got.Macaroons), tt.macaroons)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"errors"
 	"testing"
 
 	"gopkg.in/macaroon.v2"
@@ -53,4 +54,20 @@ func macB64(t testing.TB, m *macaroon.Macaroon, enc *base64.Encoding) string {
 		t.Fatal(err)
 	}
 	return enc.EncodeToString(raw)
+}
+
+// expectErr fails the test unless err matches want (nil meaning success),
+// and reports whether an error was expected, so the case can stop there.
+func expectErr(t *testing.T, err, want error) bool {
+	t.Helper()
+	if want == nil {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return false
+	}
+	if !errors.Is(err, want) {
+		t.Fatalf("err = %v, want %v", err, want)
+	}
+	return true
 }
