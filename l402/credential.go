@@ -26,10 +26,6 @@ const (
 // header cannot make a server unmarshal thousands of them.
 const maxMacaroons = 8
 
-// ErrNoCredential means a request carries no L402 credential at all; a server
-// answers it with a challenge.
-var ErrNoCredential = errors.New("no L402 credential")
-
 // Credential is what a buyer presents after paying: the token (and any
 // discharge macaroons bound to it) and the preimage of the invoice it paid.
 type Credential struct {

@@ -11,6 +11,7 @@ import "errors"
 //	ErrMalformed, ErrUnknownVersion, ErrInvalid      401 Unauthorized
 //	ErrUnknownToken, ErrExpired, ErrWrongService,
 //	ErrCapability, ErrOverLimit                      402 with a fresh challenge
+//	ErrNoCredential                                  402 with a challenge
 //	ErrNoChallenge                                   (client side) not an L402 402
 var (
 	// ErrMalformed means a header, macaroon or caveat could not be decoded.
@@ -33,6 +34,9 @@ var (
 	ErrCapability = errors.New("L402 token lacks the capability requested")
 	// ErrOverLimit means a constraint caveat forbids the request.
 	ErrOverLimit = errors.New("L402 token constraint exceeded")
+	// ErrNoCredential means a request carries no L402 credential at all; a
+	// server answers it with a challenge.
+	ErrNoCredential = errors.New("no L402 credential")
 	// ErrNoChallenge means a response carries no L402 or LSAT challenge.
 	ErrNoChallenge = errors.New("no L402 challenge")
 )
