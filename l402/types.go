@@ -3,6 +3,7 @@ package l402
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 )
@@ -63,8 +64,10 @@ func decodeHex32(dst []byte, s string) error {
 	if len(s) != 64 {
 		return fmt.Errorf("want 64 hex characters, got %d", len(s))
 	}
+	// encoding/hex's error quotes the offending character: a character of
+	// a secret, so it is not passed on.
 	if _, err := hex.Decode(dst, []byte(s)); err != nil {
-		return fmt.Errorf("not hex: %w", err)
+		return errors.New("not hex")
 	}
 	return nil
 }
