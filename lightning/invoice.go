@@ -1,0 +1,116 @@
+package lightning
+
+import (
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/lightningnetwork/lnd/zpay32"
+
+	"github.com/satloop/satloop/money"
+)
+
+// maxInvoiceLength bounds what DecodeInvoice reads, before any bech32 work:
+// invoices come from servers satloop does not trust. zpay32 has the same
+// bound (7089, the most a QR code holds).
+const maxInvoiceLength = 7089
+
+// networkPrefixes maps the part of an invoice's human-readable prefix after
+// "ln" to its network. Longer prefixes come first because "bc" (mainnet) is
+// a prefix of "bcrt" (regtest) and "tb" (testnet) of "tbs" (signet):
+// zpay32.Decode with mainnet parameters lets a regtest invoice through its
+// network check and fails later on the "amount".
+var networkPrefixes = []struct {
+	prefix  string
+	network Network
+	params  *chaincfg.Params
+}{
+	{"bcrt", Regtest, &chaincfg.RegressionNetParams},
+	{"tbs", Signet, &chaincfg.SigNetParams},
+	{"bc", Mainnet, &chaincfg.MainNetParams},
+	{"tb", Testnet, &chaincfg.TestNet3Params},
+	{"sb", Simnet, &chaincfg.SimNetParams},
+}
+
+// DecodeInvoice parses a BOLT 11 payment request offline and checks that it
+// is for network. It refuses nothing else: whether the amount is present,
+// acceptable or expired is for the caller to judge (see Invoice.HasAmount
+// and Invoice.Expired); the node adapters refuse to pay either.
+func DecodeInvoice(payreq string, network Network) (Invoice, error) {
+	if len(payreq) > maxInvoiceLength {
+		return Invoice{}, fmt.Errorf("%w: %d characters, more than the %d an invoice may have", ErrMalformedInvoice, len(payreq), maxInvoiceLength)
+	}
+	// bech32 is either all lower or all upper case.
+	if strings.ToUpper(payreq) == payreq {
+		payreq = strings.ToLower(payreq)
+	}
+	hrpEnd := strings.LastIndexByte(payreq, '1')
+	if !strings.HasPrefix(payreq, "ln") || hrpEnd < 0 {
+		return Invoice{}, fmt.Errorf("%w: a BOLT 11 invoice starts with \"ln\" and a network prefix", ErrMalformedInvoice)
+	}
+	hrp := payreq[2:hrpEnd]
+	var params *chaincfg.Params
+	var invoiceNetwork Network
+	for _, p := range networkPrefixes {
+		if strings.HasPrefix(hrp, p.prefix) {
+			params, invoiceNetwork = p.params, p.network
+			break
+		}
+	}
+	if params == nil {
+		return Invoice{}, fmt.Errorf("%w: unknown network prefix in %q", ErrMalformedInvoice, "ln"+hrp)
+	}
+	if invoiceNetwork != network {
+		return Invoice{}, &WrongNetworkError{Invoice: invoiceNetwork, Node: network}
+	}
+
+	decoded, err := zpay32.Decode(payreq, params)
+	if err != nil {
+		return Invoice{}, fmt.Errorf("%w: %v", ErrMalformedInvoice, err)
+	}
+	inv := Invoice{
+		PaymentRequest: payreq,
+		Network:        invoiceNetwork,
+		CreatedAt:      decoded.Timestamp,
+		ExpiresAt:      decoded.Timestamp.Add(decoded.Expiry()),
+	}
+	// zpay32 validates that a payment hash is present; check anyway, since
+	// a zero hash would match nothing and must not pass for one.
+	if decoded.PaymentHash == nil {
+		return Invoice{}, fmt.Errorf("%w: no payment hash", ErrMalformedInvoice)
+	}
+	inv.Hash = *decoded.PaymentHash
+	if decoded.MilliSat != nil && *decoded.MilliSat > 0 {
+		// Compared as uint64 first: a huge lnwire amount would wrap
+		// negative as an int64.
+		if uint64(*decoded.MilliSat) > uint64(money.MaxMilliSat) {
+			return Invoice{}, fmt.Errorf("%w: amount %d msat is more than all the bitcoin there is", ErrMalformedInvoice, uint64(*decoded.MilliSat))
+		}
+		inv.Amount, inv.HasAmount = money.MilliSat(*decoded.MilliSat), true
+	}
+	if decoded.Description != nil {
+		inv.Description = *decoded.Description
+	}
+	if decoded.DescriptionHash != nil {
+		inv.DescriptionHash = hex.EncodeToString(decoded.DescriptionHash[:])
+	}
+	if decoded.Destination != nil {
+		inv.Destination = hex.EncodeToString(decoded.Destination.SerializeCompressed())
+	}
+	return inv, nil
+}
+
+// CheckPayable refuses an invoice satloop must not pay at now: one without
+// an amount, or one that has expired. Adapters call it before the node
+// sees the invoice.
+func CheckPayable(inv Invoice, now time.Time) error {
+	if !inv.HasAmount {
+		return fmt.Errorf("%w: satloop pays only invoices that state their amount", ErrNoAmount)
+	}
+	if inv.Expired(now) {
+		return &ExpiredError{ExpiredAt: inv.ExpiresAt}
+	}
+	return nil
+}
