@@ -90,7 +90,7 @@ func (n *Node) SubscribeInvoice(ctx context.Context, hash l402.PaymentHash) iter
 			resp, err := stream.Recv()
 			if err != nil {
 				switch {
-				case ctx.Err() != nil:
+				case ctxEnded(ctx, err) != nil:
 				case errors.Is(err, io.EOF):
 					yield(lightning.InvoiceStatus{}, fmt.Errorf("lnd: SubscribeSingleInvoice: the node ended the subscription before the invoice was final: %w", io.ErrUnexpectedEOF))
 				default:

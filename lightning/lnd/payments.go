@@ -136,12 +136,12 @@ func (n *Node) await(ctx context.Context, recv func() (*lnrpc.Payment, error), l
 	for {
 		update, err := recv()
 		if err != nil {
-			switch {
-			case ctx.Err() != nil:
+			switch ended := ctxEnded(ctx, err); {
+			case ended != nil:
 				if last.Hash == (l402.PaymentHash{}) {
-					return lightning.Payment{}, fmt.Errorf("lnd: no news of the payment before: %w", ctx.Err())
+					return lightning.Payment{}, fmt.Errorf("lnd: no news of the payment before: %w", ended)
 				}
-				return last, fmt.Errorf("lnd: payment %s is still in flight; track it by hash, do not pay again: %w (%w)", last.Hash, lightning.ErrPaymentInFlight, ctx.Err())
+				return last, fmt.Errorf("lnd: payment %s is still in flight; track it by hash, do not pay again: %w (%w)", last.Hash, lightning.ErrPaymentInFlight, ended)
 			case errors.Is(err, io.EOF):
 				return last, fmt.Errorf("lnd: the node ended the payment stream before the outcome; track it by hash, do not pay again: %w", lightning.ErrPaymentInFlight)
 			}
@@ -160,6 +160,21 @@ func (n *Node) await(ctx context.Context, recv func() (*lnrpc.Payment, error), l
 		}
 		last = p
 	}
+}
+
+// ctxEnded returns ctx's error, or the one a stream reported for it: the
+// server can see the deadline pass a moment before the client does.
+func ctxEnded(ctx context.Context, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		return ctxErr
+	}
+	switch status.Code(err) {
+	case codes.DeadlineExceeded:
+		return context.DeadlineExceeded
+	case codes.Canceled:
+		return context.Canceled
+	}
+	return nil
 }
 
 // payment converts lnd's payment. A succeeded payment's preimage is checked
