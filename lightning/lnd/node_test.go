@@ -359,8 +359,9 @@ func TestTrackPayment(t *testing.T) {
 			if err := stream.Send(lndPayment(inv, 10_000, lnrpc.Payment_IN_FLIGHT)); err != nil {
 				return err
 			}
+			// As lnd's trackPaymentStream does.
 			<-stream.Context().Done()
-			return nil
+			return stream.Context().Err()
 		}
 		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 		defer cancel()
