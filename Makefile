@@ -10,9 +10,9 @@ FUZZTIME ?= 5s
 BENCHCOUNT ?= 6
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
 
-.PHONY: test fmt-check vet unit deps-check interop fuzz bench build
+.PHONY: test fmt-check vet unit deps-check interop fuzz lab-test bench bench-lab build
 
-test: fmt-check vet unit deps-check interop fuzz
+test: fmt-check vet unit deps-check interop fuzz lab-test
 
 fmt-check:
 	@files=$$(gofmt -l .); \
@@ -24,6 +24,7 @@ fmt-check:
 
 vet:
 	go vet ./...
+	go vet -tags lab ./...
 
 unit:
 	go test -race -count=1 ./...
@@ -45,6 +46,16 @@ deps-check:
 # Aperture's dependency tree (lnd, gRPC) stays out of satloop's go.mod.
 interop:
 	cd interop/aperture && go vet ./... && go test -race -count=1 ./...
+
+# Integration tests against a real Lightning network: every package with
+# files tagged `lab` starts its own lab (btcd + three lnd, see lab/labtest)
+# in TestMain. The first run builds lnd and btcd from their Go modules
+# (about four minutes); later runs reuse them. -p 1: one network at a time
+# on small machines. LABTIMEOUT bounds each package, lab start included.
+LABTIMEOUT ?= 20m
+lab-test:
+	pkgs=$$(scripts/lab-packages.sh); \
+	go test -tags lab -race -count=1 -p 1 -timeout $(LABTIMEOUT) $$pkgs
 
 # Each FuzzXxx target runs for FUZZTIME. A failing input lands in
 # <package>/testdata/fuzz/FuzzXxx/ and must be committed with the fix, so

@@ -76,9 +76,10 @@ func DecodeInvoice(payreq string, network Network) (Invoice, error) {
 		CreatedAt:      decoded.Timestamp,
 		ExpiresAt:      decoded.Timestamp.Add(decoded.Expiry()),
 	}
-	// zpay32 validates that a payment hash is present; check anyway, since
-	// a zero hash would match nothing and must not pass for one.
-	if decoded.PaymentHash == nil {
+	// zpay32 checks only that a payment hash is present. A zero hash is
+	// present too, matches no preimage anyone knows, and must not pass
+	// for a hash.
+	if decoded.PaymentHash == nil || *decoded.PaymentHash == [32]byte{} {
 		return Invoice{}, fmt.Errorf("%w: no payment hash", ErrMalformedInvoice)
 	}
 	inv.Hash = *decoded.PaymentHash

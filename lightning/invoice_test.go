@@ -120,10 +120,8 @@ func TestDecodeInvoiceForms(t *testing.T) {
 		}
 	})
 	t.Run("zero hash", func(t *testing.T) {
-		// Anyone can sign an invoice for the all-zero hash; it would
-		// match no payment, yet DecodeInvoice checks only that zpay32
-		// found a hash. Drop this skip once invoice.go refuses it.
-		t.Skip("known gap: DecodeInvoice accepts a zero payment hash")
+		// Anyone can sign an invoice for the all-zero hash; it matches no
+		// preimage anyone knows and must not pass for a hash.
 		payreq := signInvoice(t, &chaincfg.RegressionNetParams, l402.PaymentHash{}, now, zpay32.Amount(1_000), zpay32.Description("x"))
 		if _, err := DecodeInvoice(payreq, Regtest); !errors.Is(err, ErrMalformedInvoice) {
 			t.Fatalf("err = %v, want ErrMalformedInvoice", err)

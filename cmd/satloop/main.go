@@ -6,8 +6,17 @@ package main
 import (
 	"context"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"github.com/satloop/satloop/internal/cli"
 )
 
-func main() { os.Exit(int(cli.Main(context.Background(), os.Args[1:], cli.System()))) }
+func main() {
+	// Ctrl-C or SIGTERM cancels the context, so that long commands (lab up)
+	// stop what they started before exiting.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := cli.Main(ctx, os.Args[1:], cli.System())
+	stop()
+	os.Exit(int(code))
+}

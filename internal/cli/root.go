@@ -70,7 +70,10 @@ Output is JSON when stdout is not a terminal; exit codes are 0 (ok),
 	// which the Args function above replaces.
 	root.SuggestionsMinimumDistance = 2
 
-	root.AddCommand(newCmdVersion(io, nil))
+	root.AddCommand(
+		newCmdVersion(io, nil),
+		newCmdLab(io),
+	)
 
 	return root
 }
