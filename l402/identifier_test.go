@@ -2,6 +2,8 @@ package l402
 
 import (
 	"bytes"
+	"encoding/json"
+	"strings"
 	"encoding/base64"
 	"errors"
 	"testing"
@@ -117,5 +119,23 @@ func TestParseServices(t *testing.T) {
 		if tt.ok && (len(got) != len(tt.want) || got[0] != tt.want[0] || got[len(got)-1] != tt.want[len(tt.want)-1]) {
 			t.Errorf("parseServices(%q) = %+v", tt.in, got)
 		}
+	}
+}
+
+func TestPaymentHashJSON(t *testing.T) {
+	want := PaymentHash{0xab, 0x01, 31: 0xff}
+	raw, err := json.Marshal(struct{ H PaymentHash }{want})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(raw) != `{"H":"ab01`+strings.Repeat("00", 29)+`ff"}` {
+		t.Fatalf("JSON = %s", raw)
+	}
+	var got struct{ H PaymentHash }
+	if err := json.Unmarshal(raw, &got); err != nil || got.H != want {
+		t.Fatalf("round trip = %v, %v", got.H, err)
+	}
+	if err := json.Unmarshal([]byte(`{"H":"zz"}`), &got); err == nil {
+		t.Fatal("accepted a hash that is not hex")
 	}
 }

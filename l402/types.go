@@ -15,6 +15,20 @@ type PaymentHash [32]byte
 // String returns the hash as lowercase hex.
 func (h PaymentHash) String() string { return hex.EncodeToString(h[:]) }
 
+// MarshalText encodes the hash as hex, so that JSON shows it the way
+// invoices and lncli do.
+func (h PaymentHash) MarshalText() ([]byte, error) { return []byte(h.String()), nil }
+
+// UnmarshalText decodes a hex hash.
+func (h *PaymentHash) UnmarshalText(b []byte) error {
+	parsed, err := ParsePaymentHash(string(b))
+	if err != nil {
+		return err
+	}
+	*h = parsed
+	return nil
+}
+
 // ParsePaymentHash decodes a 64-character hex payment hash.
 func ParsePaymentHash(s string) (PaymentHash, error) {
 	var h PaymentHash

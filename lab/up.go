@@ -231,13 +231,15 @@ func (net *Network) start(ctx context.Context, cfg Config) error {
 }
 
 // warmUp pays seller from agent until a payment goes through: agent knows
-// a route only once the router -> seller announcement has reached it.
+// a route only once the router -> seller announcement has reached it, and
+// for a moment after a channel turns active lnd still reports it has no
+// bandwidth (insufficient balance).
 func (net *Network) warmUp(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	return waitFor(ctx, "a first payment from agent to seller", 300*time.Millisecond, func() (bool, error) {
 		_, err := net.Pay(ctx, Agent, Seller, money.Sats(1), "lab warm-up")
-		if errors.Is(err, lightning.ErrNoRoute) {
+		if errors.Is(err, lightning.ErrNoRoute) || errors.Is(err, lightning.ErrInsufficientBalance) {
 			return false, err
 		}
 		if err != nil {

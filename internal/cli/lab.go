@@ -74,6 +74,8 @@ func (o *labOptions) wantJSON() bool { return wantJSON(o.IO, o.JSON, o.JSONSet) 
 func printJSON(io *IO, v any) error {
 	enc := json.NewEncoder(io.Out)
 	enc.SetIndent("", "  ")
+	// URIs (lndconnect) keep their & readable.
+	enc.SetEscapeHTML(false)
 	if err := enc.Encode(v); err != nil {
 		return fmt.Errorf("cli: write output: %w", err)
 	}

@@ -23,7 +23,7 @@ func TestLabArgs(t *testing.T) {
 		{"mine words", []string{"lab", "mine", "ten"}, ExitUsage, "between 1 and 10000"},
 		{"mine too many", []string{"lab", "mine", "10001"}, ExitUsage, "between 1 and 10000"},
 		{"pay without amount", []string{"lab", "pay"}, ExitUsage, "amount in sats"},
-		{"pay negative", []string{"lab", "pay", "--", "-5"}, ExitUsage, "positive whole number"},
+		{"pay negative", []string{"lab", "pay", "-5"}, ExitUsage, "unknown shorthand flag"},
 		{"pay fraction", []string{"lab", "pay", "1.5"}, ExitUsage, "positive whole number"},
 		{"pay zero", []string{"lab", "pay", "0"}, ExitUsage, "positive whole number"},
 		{"pay unknown node", []string{"lab", "pay", "10", "--from", "mallory"}, ExitUsage, `no node "mallory"`},
