@@ -2,10 +2,10 @@ package l402
 
 import (
 	"bytes"
-	"encoding/json"
-	"strings"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
+	"strings"
 	"testing"
 )
 
