@@ -6,6 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	"github.com/lightningnetwork/lnd/lnrpc"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 )
 
 // StartLockedNode starts an extra lnd named name whose wallet exists but
@@ -18,16 +22,15 @@ func (net *Network) StartLockedNode(ctx context.Context, name string) (Node, err
 	if err != nil {
 		return Node{}, err
 	}
-	password := filepath.Join(n.Dir, "wallet.password")
-	if err := os.WriteFile(password, []byte("lab-wallet-password"), 0o600); err != nil {
-		return Node{}, fmt.Errorf("lab: %s password: %w", name, err)
+	args := lndArgs(n, net.st.Btcd)
+	args = args[:len(args)-1] // every flag but --noseedbackup
+	// First run: lnd waits for a wallet; create one with a password
+	// through the wallet unlocker, which unlocks it and writes the
+	// macaroons.
+	if err := net.startExtra(n, args); err != nil {
+		return Node{}, err
 	}
-	base := lndArgs(n, net.st.Btcd)
-	base = base[:len(base)-1] // every flag but --noseedbackup
-	// First run: lnd creates the wallet with the password and unlocks it,
-	// writing the macaroons.
-	create := append(append([]string{}, base...), "--wallet-unlock-password-file="+password, "--wallet-unlock-allow-create")
-	if err := net.startExtra(n, create); err != nil {
+	if err := initWallet(ctx, n); err != nil {
 		return Node{}, err
 	}
 	conn, err := n.waitReady(ctx, 0)
@@ -39,7 +42,7 @@ func (net *Network) StartLockedNode(ctx context.Context, name string) (Node, err
 		return Node{}, err
 	}
 	// Second run: no password, so the wallet stays locked.
-	if err := net.startExtra(n, base); err != nil {
+	if err := net.startExtra(n, args); err != nil {
 		return Node{}, err
 	}
 	err = waitFor(ctx, name+" to listen", 100*time.Millisecond, func() (bool, error) {
@@ -53,6 +56,45 @@ func (net *Network) StartLockedNode(ctx context.Context, name string) (Node, err
 		return Node{}, err
 	}
 	return *n, nil
+}
+
+// initWallet creates the node's wallet with a password over lnd's wallet
+// unlocker service, which needs TLS but no macaroon.
+func initWallet(ctx context.Context, n *Node) error {
+	var conn *grpc.ClientConn
+	err := waitFor(ctx, n.Name+"'s wallet unlocker", 100*time.Millisecond, func() (bool, error) {
+		if !n.Process.alive() {
+			return false, fatal{fmt.Errorf("%s exited; its log ends:\n%s", n.Name, n.Process.logTail(15))}
+		}
+		creds, err := credentials.NewClientTLSFromFile(n.TLSCertPath, "")
+		if err != nil {
+			return false, err // lnd writes the certificate as it starts
+		}
+		conn, err = grpc.NewClient(n.RPCAddr, grpc.WithTransportCredentials(creds))
+		return err == nil, err
+	})
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	unlocker := lnrpc.NewWalletUnlockerClient(conn)
+	var seed *lnrpc.GenSeedResponse
+	err = waitFor(ctx, n.Name+" to offer a seed", 100*time.Millisecond, func() (bool, error) {
+		var err error
+		seed, err = unlocker.GenSeed(ctx, &lnrpc.GenSeedRequest{})
+		return err == nil, err
+	})
+	if err != nil {
+		return err
+	}
+	_, err = unlocker.InitWallet(ctx, &lnrpc.InitWalletRequest{
+		WalletPassword:     []byte("lab-wallet-password"),
+		CipherSeedMnemonic: seed.CipherSeedMnemonic,
+	})
+	if err != nil {
+		return fmt.Errorf("lab: create %s's wallet: %w", n.Name, err)
+	}
+	return nil
 }
 
 // startExtra starts lnd for a node outside the lab's three and records

@@ -269,7 +269,14 @@ func signInvoice(t *testing.T, net *chaincfg.Params, preimage l402.Preimage, amo
 	if err != nil {
 		t.Fatal(err)
 	}
-	opts := []func(*zpay32.Invoice){zpay32.Description("test"), zpay32.Expiry(expiry)}
+	// A payment address, as every invoice lnd makes carries: lnd refuses
+	// to pay an invoice without one before looking for a route.
+	var addr [32]byte
+	if _, err := rand.Read(addr[:]); err != nil {
+		t.Fatal(err)
+	}
+	features := lnwire.NewFeatureVector(lnwire.NewRawFeatureVector(lnwire.TLVOnionPayloadRequired, lnwire.PaymentAddrRequired), lnwire.Features)
+	opts := []func(*zpay32.Invoice){zpay32.Description("test"), zpay32.Expiry(expiry), zpay32.PaymentAddr(addr), zpay32.Features(features)}
 	if amount > 0 {
 		opts = append(opts, zpay32.Amount(lnwire.MilliSatoshi(amount)))
 	}
