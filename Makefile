@@ -76,6 +76,12 @@ bench:
 		echo "bench: install golang.org/x/perf/cmd/benchstat for a summary"; \
 	fi
 
+# Payment latency over the lab: 50 sequential payments per case, p50 and
+# p99, side by side with lncli in the same run.
+bench-lab:
+	mkdir -p docs/bench
+	go test -tags lab -run='^$$' -bench=Pay -benchtime=50x ./lightning/lnd/ | tee docs/bench/lab-bench.txt
+
 # -buildvcs=auto overrides a -buildvcs=false in GOFLAGS, so that
 # `satloop version` can report the commit when git is available.
 build:
