@@ -43,7 +43,8 @@ deps-check:
 
 # Interoperability with Aperture v0.4.2, through Aperture's own client,
 # authenticator and mint code. A separate module (interop/aperture) so that
-# Aperture's dependency tree (lnd, gRPC) stays out of satloop's go.mod.
+# Aperture's own dependency tree (lndclient, etcd, PostgreSQL clients) stays
+# out of satloop's go.mod.
 interop:
 	cd interop/aperture && go vet ./... && go test -race -count=1 ./...
 
