@@ -30,6 +30,10 @@ var NodeNames = []string{Agent, Router, Seller}
 // ErrAlreadyUp is returned by Up when a lab is running in the directory.
 var ErrAlreadyUp = errors.New("lab: already up")
 
+// ErrNotLabDir is returned by Up for a directory that is not empty and
+// holds no lab, which Up would otherwise clear.
+var ErrNotLabDir = errors.New("lab: not a lab directory")
+
 // ErrNotUp is returned by Open when no lab runs in the directory.
 var ErrNotUp = errors.New("lab: not up")
 

@@ -161,3 +161,20 @@ func TestFreePortsDistinct(t *testing.T) {
 		seen[p] = true
 	}
 }
+
+// Up clears its directory before starting; it must refuse one that holds
+// something other than a lab.
+func TestUpRefusesAForeignDirectory(t *testing.T) {
+	dir := t.TempDir()
+	precious := filepath.Join(dir, "thesis.tex")
+	if err := os.WriteFile(precious, []byte("years of work"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := Up(context.Background(), Config{Dir: dir, CacheDir: t.TempDir()})
+	if !errors.Is(err, ErrNotLabDir) {
+		t.Fatalf("Up over a foreign directory: %v", err)
+	}
+	if _, err := os.Stat(precious); err != nil {
+		t.Fatalf("Up removed a file it did not own: %v", err)
+	}
+}

@@ -47,7 +47,12 @@ func Up(ctx context.Context, cfg Config) (*Network, error) {
 		return nil, err
 	}
 	// A lab always starts from a fresh chain: stale data from a lab that
-	// died would have nodes and chain disagree.
+	// died would have nodes and chain disagree. Only a directory that held
+	// a lab, or nothing, is cleared: --dir pointed at a home directory by
+	// mistake must not be wiped.
+	if err := checkClearable(cfg.Dir); err != nil {
+		return nil, err
+	}
 	if err := os.RemoveAll(cfg.Dir); err != nil {
 		return nil, fmt.Errorf("lab: clear %s: %w", cfg.Dir, err)
 	}
@@ -84,6 +89,22 @@ func Up(ctx context.Context, cfg Config) (*Network, error) {
 	progressf(cfg.Progress, "lab: ready in %s; agent paid seller through router\n", time.Since(start).Round(100*time.Millisecond))
 	ok = true
 	return net, nil
+}
+
+// checkClearable refuses a directory that exists, is not empty, and holds
+// no lab state.
+func checkClearable(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) || (err == nil && len(entries) == 0) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("lab: state directory: %w", err)
+	}
+	if _, err := os.Stat(statePath(dir)); err != nil {
+		return fmt.Errorf("%w: %s is not empty and holds no lab (no state.json); choose an empty or new --dir", ErrNotLabDir, dir)
+	}
+	return nil
 }
 
 func (net *Network) start(ctx context.Context, cfg Config) error {
