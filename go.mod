@@ -9,6 +9,7 @@ require (
 	github.com/btcsuite/btcd/chaincfg/chainhash v1.1.0
 	github.com/lightningnetwork/lnd v0.21.2-beta
 	github.com/spf13/cobra v1.10.2
+	golang.org/x/sync v0.25.0
 	google.golang.org/grpc v1.79.3
 	gopkg.in/macaroon.v2 v2.1.0
 )
@@ -162,7 +163,6 @@ require (
 	golang.org/x/exp v0.0.0-20250811191247-51f88131bc50 // indirect
 	golang.org/x/mod v0.42.0 // indirect
 	golang.org/x/net v0.62.0 // indirect
-	golang.org/x/sync v0.25.0 // indirect
 	golang.org/x/sys v0.50.0 // indirect
 	golang.org/x/term v0.48.0 // indirect
 	golang.org/x/text v0.44.0 // indirect
