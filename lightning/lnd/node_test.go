@@ -156,6 +156,21 @@ func TestPaySucceeds(t *testing.T) {
 	}
 }
 
+// A node that reports paying another hash than the invoice's has not
+// paid the invoice; its preimage would buy nothing.
+func TestPayRefusesAnotherHash(t *testing.T) {
+	f, n := payNode(t)
+	inv := newInvoice(t, &chaincfg.RegressionNetParams, 10_000, time.Now(), time.Hour)
+	other := newInvoice(t, &chaincfg.RegressionNetParams, 10_000, time.Now(), time.Hour)
+	f.sendPayment = func(_ *routerrpc.SendPaymentRequest, stream routerrpc.Router_SendPaymentV2Server) error {
+		return stream.Send(lndPayment(other, 10_000, lnrpc.Payment_SUCCEEDED))
+	}
+	p, err := n.Pay(t.Context(), lightning.PayRequest{Invoice: inv.payreq, MaxFee: 2_000, Timeout: time.Second})
+	if err == nil || p.Status == lightning.PaymentSucceeded {
+		t.Fatalf("Pay = %+v, %v; want an error for a payment of another hash", p, err)
+	}
+}
+
 func TestPayZeroMaxFeeSendsZero(t *testing.T) {
 	f, n := payNode(t)
 	inv := newInvoice(t, &chaincfg.RegressionNetParams, 10_000, time.Now(), time.Hour)

@@ -93,6 +93,10 @@ func (n *Node) Pay(ctx context.Context, req lightning.PayRequest) (lightning.Pay
 		n.log.Info("lnd: payment not made", "payment_hash", inv.Hash, "status", p.Status, "failure", p.Failure, "err", err)
 		return p, err
 	}
+	// The preimage proves payment of p.Hash; it must be the invoice's.
+	if p.Hash != inv.Hash {
+		return lightning.Payment{}, fmt.Errorf("lnd: asked to pay %s, the node reports paying %s", inv.Hash, p.Hash)
+	}
 	n.log.Info("lnd: paid", "payment_hash", p.Hash, "amount", p.Amount, "fee", p.Fee, "hops", p.Hops, "already_paid", p.AlreadyPaid)
 	return p, nil
 }
