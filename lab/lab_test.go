@@ -63,6 +63,19 @@ func TestPayThroughRouter(t *testing.T) {
 	}
 }
 
+// With its binaries built, a lab must be ready to pay within 90 seconds
+// on the project's 2-core machines.
+func TestStartupTime(t *testing.T) {
+	took := labtest.StartupTime()
+	if took == 0 {
+		t.Skip("the lab was started elsewhere (SATLOOP_LAB_DIR)")
+	}
+	t.Logf("lab up took %s", took)
+	if took > 90*time.Second {
+		t.Fatalf("lab up took %s, more than 90 s", took)
+	}
+}
+
 func TestMine(t *testing.T) {
 	ctx := testContext(t)
 	net := labtest.Network(t)

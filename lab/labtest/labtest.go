@@ -36,7 +36,16 @@ import (
 // lnd in about four minutes.
 const startTimeout = 15 * time.Minute
 
-var network *lab.Network
+var (
+	network *lab.Network
+	// startupTime is how long lab.Up took with the binaries built; zero
+	// when the tests reuse a running lab.
+	startupTime time.Duration
+)
+
+// StartupTime is how long this test binary's lab took to start, binaries
+// already built; zero when the tests use a lab from SATLOOP_LAB_DIR.
+func StartupTime() time.Duration { return startupTime }
 
 // Main starts a lab, runs the tests, stops the lab and exits. Node
 // processes are tied to the test binary, so a test that times out and
@@ -64,13 +73,23 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "labtest: %v\n", err)
 		return 1
 	}
+	// Built (or found) first, so that startupTime measures the start alone.
+	cacheDir, err := lab.DefaultCacheDir()
+	if err == nil {
+		_, err = lab.EnsureBinaries(ctx, cacheDir, os.Stderr)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "labtest: %v\n", err)
+		return 1
+	}
 	start := time.Now()
-	net, err := lab.Up(ctx, lab.Config{Dir: dir, Progress: os.Stderr})
+	net, err := lab.Up(ctx, lab.Config{Dir: dir, CacheDir: cacheDir, Progress: os.Stderr})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "labtest: lab up: %v\n(logs are in %s)\n", err, dir)
 		return 1
 	}
-	fmt.Fprintf(os.Stderr, "labtest: lab up in %s (%s)\n", time.Since(start).Round(time.Second), dir)
+	startupTime = time.Since(start)
+	fmt.Fprintf(os.Stderr, "labtest: lab up in %s (%s)\n", startupTime.Round(100*time.Millisecond), dir)
 	network = net
 	code := m.Run()
 
