@@ -59,7 +59,14 @@ func startProcess(name, bin string, args []string, logPath, marker string, detac
 	// Reap the child when it exits so that it does not linger as a zombie
 	// that alive() would still see.
 	go cmd.Wait() //nolint:errcheck // the exit status is read from the log
-	return &process{Name: name, PID: cmd.Process.Pid, Marker: marker, Log: logPath}, cmd, nil
+	p := &process{Name: name, PID: cmd.Process.Pid, Marker: marker, Log: logPath}
+	// Start returns once the child has called exec, but for a moment
+	// after that the kernel shows an empty command line: wait until the
+	// marker shows, so that alive() is true from the moment this returns.
+	for deadline := time.Now().Add(2 * time.Second); !p.alive() && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	return p, cmd, nil
 }
 
 // Pdeathsig fires when the OS thread that forked the child exits, not the
