@@ -62,10 +62,6 @@ func Open(dir string) (*Network, error) {
 // Dir is the lab's state directory.
 func (net *Network) Dir() string { return net.dir }
 
-// Binaries are the node programs the lab runs (lncli among them, for
-// debugging by hand).
-func (net *Network) Binaries() Binaries { return net.st.Binaries }
-
 // Node returns the named node's handle; it panics on a name that is not
 // one of NodeNames, a programming error.
 func (net *Network) Node(name string) Node {
