@@ -21,16 +21,10 @@ import (
 
 func TestMain(m *testing.M) { labtest.Main(m) }
 
-func testContext(t *testing.T) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	t.Cleanup(cancel)
-	return ctx
-}
-
 // The lab's promise: agent pays seller through router, which takes a fee,
 // and the liquidity pushed at opening lets seller pay agent back.
 func TestPayThroughRouter(t *testing.T) {
-	ctx := testContext(t)
+	ctx := labtest.Context(t)
 	net := labtest.Network(t)
 
 	p, err := net.Pay(ctx, lab.Agent, lab.Seller, money.Sats(1000), "test")
@@ -77,7 +71,7 @@ func TestStartupTime(t *testing.T) {
 }
 
 func TestMine(t *testing.T) {
-	ctx := testContext(t)
+	ctx := labtest.Context(t)
 	net := labtest.Network(t)
 	agent := labtest.Conn(t, lab.Agent)
 	before, err := net.Mine(ctx, 1)
@@ -115,7 +109,7 @@ func TestMine(t *testing.T) {
 // Every detail `lab env` prints must work: the lndconnect URI dials, the
 // macaroon files exist, the lncli command line reaches the node.
 func TestEnv(t *testing.T) {
-	ctx := testContext(t)
+	ctx := labtest.Context(t)
 	net := labtest.Network(t)
 	env, err := net.Env()
 	if err != nil {
@@ -160,7 +154,7 @@ func TestEnv(t *testing.T) {
 }
 
 func TestStatus(t *testing.T) {
-	ctx := testContext(t)
+	ctx := labtest.Context(t)
 	net := labtest.Network(t)
 	st, err := lab.StatusOf(ctx, net.Dir())
 	if err != nil {
@@ -186,12 +180,12 @@ func TestStatus(t *testing.T) {
 
 func TestUpRefusesARunningLab(t *testing.T) {
 	net := labtest.Network(t)
-	_, err := lab.Up(testContext(t), lab.Config{Dir: net.Dir()})
+	_, err := lab.Up(labtest.Context(t), lab.Config{Dir: net.Dir()})
 	if !errors.Is(err, lab.ErrAlreadyUp) {
 		t.Fatalf("Up over a running lab: %v, want ErrAlreadyUp", err)
 	}
 	// and the running lab is untouched
-	if _, err := net.Pay(testContext(t), lab.Agent, lab.Seller, money.Sats(1), "still up"); err != nil {
+	if _, err := net.Pay(labtest.Context(t), lab.Agent, lab.Seller, money.Sats(1), "still up"); err != nil {
 		t.Fatal(err)
 	}
 }

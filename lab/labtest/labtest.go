@@ -116,6 +116,14 @@ func Network(t testing.TB) *lab.Network {
 	return network
 }
 
+// Context returns a context for one test's calls to the lab, ended after
+// two minutes or when the test ends.
+func Context(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
 // Conn returns a connection to the named lab node with its admin macaroon.
 func Conn(t testing.TB, name string) *lnd.Node {
 	t.Helper()
