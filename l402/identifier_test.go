@@ -139,3 +139,26 @@ func TestPaymentHashJSON(t *testing.T) {
 		t.Fatal("accepted a hash that is not hex")
 	}
 }
+
+func TestTokenIDText(t *testing.T) {
+	var id TokenID
+	for i := range id {
+		id[i] = byte(i)
+	}
+	text, err := id.MarshalText()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back TokenID
+	if err := back.UnmarshalText(text); err != nil {
+		t.Fatal(err)
+	}
+	if back != id {
+		t.Errorf("round trip: got %s, want %s", back, id)
+	}
+	for _, bad := range []string{"", "zz", strings.Repeat("0", 63), strings.Repeat("g", 64)} {
+		if _, err := ParseTokenID(bad); err == nil {
+			t.Errorf("ParseTokenID(%q) succeeded", bad)
+		}
+	}
+}

@@ -44,6 +44,29 @@ type TokenID [32]byte
 // String returns the token id as lowercase hex.
 func (t TokenID) String() string { return hex.EncodeToString(t[:]) }
 
+// ParseTokenID decodes a 64-character hex token id, the form operators
+// copy from sales lists and logs.
+func ParseTokenID(s string) (TokenID, error) {
+	var t TokenID
+	if err := decodeHex32(t[:], s); err != nil {
+		return TokenID{}, fmt.Errorf("l402: token id: %w", err)
+	}
+	return t, nil
+}
+
+// MarshalText encodes the token id as hex.
+func (t TokenID) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+// UnmarshalText decodes a hex token id.
+func (t *TokenID) UnmarshalText(b []byte) error {
+	parsed, err := ParseTokenID(string(b))
+	if err != nil {
+		return err
+	}
+	*t = parsed
+	return nil
+}
+
 // Preimage is the secret whose SHA-256 is a payment hash. Whoever holds it has
 // paid, so it is a bearer secret: String and LogValue redact it, and Hex is
 // the only way to see its value.
