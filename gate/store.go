@@ -22,31 +22,45 @@ type Store interface {
 	// increment are one atomic step across every instance sharing the
 	// store: when the quota is already used up it returns an error wrapping
 	// ErrQuotaExhausted and counts nothing. A revoked token returns an
-	// error wrapping ErrRevoked.
+	// error wrapping ErrRevoked and counts nothing; revocation is checked in
+	// the same step, so a revocation committed before the call is always
+	// seen. A limit below 1 admits nothing (fail closed): a route without a
+	// quota does not call UseQuota.
 	UseQuota(ctx context.Context, id l402.TokenID, limit int64) (used int64, err error)
 	// RefundQuota gives back one request counted by UseQuota, for a
 	// request the upstream never served (it was down). It never takes the
-	// count below zero.
+	// count below zero: refunding a token with nothing counted, or one never
+	// seen, does nothing and is not an error.
 	RefundQuota(ctx context.Context, id l402.TokenID) error
 
 	// Revoke marks a token revoked from now on. Revoking twice is not an
-	// error.
+	// error and changes nothing: the first reason and the first place in
+	// RevokedSince's order are kept.
 	Revoke(ctx context.Context, id l402.TokenID, reason string) error
 	// Revoked reports whether the token has been revoked.
 	Revoked(ctx context.Context, id l402.TokenID) (bool, error)
 	// RevokedSince returns the tokens revoked after cursor, and the cursor
 	// to pass next time (0 to start), so that instances can keep a local
 	// copy of the revocation list and check it without a round trip.
+	// Cursors are opaque, increase with every revocation, and are valid
+	// across every handle on the same backing store: a caller that passes
+	// back each next it receives sees every revocation exactly once, in the
+	// order they were made, even when other instances revoke concurrently.
+	// With nothing new, ids is empty and next equals cursor.
 	RevokedSince(ctx context.Context, cursor int64) (ids []l402.TokenID, next int64, err error)
 
 	// RecordSale records the sale of a token, once: recording the same
 	// token again returns false and changes nothing.
 	RecordSale(ctx context.Context, sale Sale) (recorded bool, err error)
-	// Sales returns the sales made at or after since, newest first, at
-	// most limit of them.
+	// Sales returns the sales made at or after since, newest first (by At,
+	// then most recently recorded first), at most limit of them; a limit
+	// below 1 returns none. since is compared to the microsecond, like At,
+	// so a sale is always found by its own At. The zero since means from the
+	// beginning.
 	Sales(ctx context.Context, since time.Time, limit int) ([]Sale, error)
 
-	// Close releases the store's connections.
+	// Close releases the store's connections. The store must not be used
+	// after Close.
 	Close() error
 }
 
@@ -57,7 +71,9 @@ type Sale struct {
 	// Route is the name of the route the token was minted for.
 	Route  string         `json:"route"`
 	Amount money.MilliSat `json:"amount_msat"`
-	At     time.Time      `json:"at"`
+	// At is when the sale was made. Stores keep it to the microsecond
+	// (PostgreSQL's precision) and return it in UTC.
+	At time.Time `json:"at"`
 }
 
 // Errors a Store returns, which the gateway maps to a fresh challenge.
