@@ -1,0 +1,415 @@
+package client
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"gopkg.in/macaroon.v2"
+
+	"github.com/satloop/satloop/l402"
+	"github.com/satloop/satloop/lightning"
+)
+
+// Payer is what the Transport needs from a wallet: decode an invoice
+// offline (refusing one for another network with an error wrapping
+// lightning.ErrWrongNetwork), pay it, and learn the outcome of an earlier
+// payment by hash. *lnd.Node satisfies it; the allowance daemon's client
+// will too.
+type Payer interface {
+	DecodeInvoice(payreq string) (lightning.Invoice, error)
+	Pay(ctx context.Context, req lightning.PayRequest) (lightning.Payment, error)
+	TrackPayment(ctx context.Context, hash l402.PaymentHash) (lightning.Payment, error)
+}
+
+// Transport is an http.RoundTripper that pays L402 challenges and reuses
+// the tokens it buys, in the manner of golang.org/x/oauth2's Transport.
+//
+// A request goes out with the token held for its origin and path scope
+// (see ScopeOf), if any and not expired. On a 402 with an L402 challenge
+// the invoice is decoded and checked against Policy and the token before
+// anything is paid; then a pending payment is recorded, the invoice paid,
+// the token stored, and the request sent again, body included, with one
+// Authorization: L402 line. A token the server rejects (401 or 402) is
+// dropped and at most one new one bought for that request; a server that
+// refuses the token just paid for is reported (PaidButRefusedError), never
+// paid again. One purchase is made per scope at a time across goroutines
+// and processes sharing the Store, and a payment left pending by a crash
+// is resolved by hash before its scope is paid again.
+//
+// A request that already carries an Authorization header is the caller's
+// own business: it is passed to Base untouched, and a 402 to it is
+// returned as is.
+//
+// Use a *Transport (it holds a token cache and locks); do not copy one
+// after first use.
+type Transport struct {
+	// Base sends the requests; nil means http.DefaultTransport.
+	Base http.RoundTripper
+	// Payer pays invoices. Required to buy; without it a 402 is an error.
+	Payer Payer
+	// Store keeps tokens and the spend log. Required.
+	Store Store
+	// Policy limits what is paid; its zero value is safe.
+	Policy Policy
+	// Logger receives payment events; nil means silent. Secrets never
+	// reach it: payment hashes and amounts do.
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+
+	mu    sync.RWMutex
+	cache map[scopeKey]*heldToken
+
+	locksMu sync.Mutex
+	locks   map[scopeKey]chan struct{}
+}
+
+// scopeKey names the scope a token is kept under.
+type scopeKey struct{ origin, scope string }
+
+// heldToken is a token ready to send.
+type heldToken struct {
+	tok Token
+	// auth is the Authorization value; it holds the preimage (secret).
+	auth string
+}
+
+// usable reports whether the token may still be sent at now. A token is
+// never sent in the last seconds of its validity: clocks differ, and the
+// server's says when it ends.
+func (h *heldToken) usable(now time.Time) bool {
+	return h.tok.ValidUntil.IsZero() || now.Add(expirySlack).Before(h.tok.ValidUntil)
+}
+
+// expirySlack is how long before a token's stated end it stops being sent.
+const expirySlack = 5 * time.Second
+
+// maxAttempts bounds the requests sent for one RoundTrip: token rejected
+// (1), fresh challenge (2), token from another process rejected (3), paid
+// retry (4).
+const maxAttempts = 4
+
+// ErrTooManyAttempts means the server kept rejecting tokens that this
+// request did not buy (bought by another process, say); nothing more was
+// paid for it.
+var ErrTooManyAttempts = errors.New("client: the server kept rejecting tokens")
+
+func (t *Transport) base() http.RoundTripper {
+	if t.Base != nil {
+		return t.Base
+	}
+	return http.DefaultTransport
+}
+
+func (t *Transport) now() time.Time {
+	if t.Now != nil {
+		return t.Now()
+	}
+	return time.Now()
+}
+
+func (t *Transport) log() *slog.Logger {
+	if t.Logger != nil {
+		return t.Logger
+	}
+	return discard
+}
+
+var discard = slog.New(slog.DiscardHandler)
+
+// RoundTrip sends req, paying for it if the server asks and Policy allows.
+// It closes req's body exactly once, as http.RoundTripper requires.
+func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	origin, scope, err := ScopeOf(req.URL)
+	if err != nil || req.Header.Get(l402.HeaderAuthorization) != "" {
+		return t.base().RoundTrip(req)
+	}
+	if t.Store == nil {
+		closeBody(req)
+		return nil, errors.New("client: Transport has no Store")
+	}
+	ctx := req.Context()
+	rec := receiptFrom(ctx)
+	rec.URL = logURL(req.URL)
+	rec.Host = req.URL.Host
+	body, err := t.prepareBody(req)
+	if err != nil {
+		return nil, err
+	}
+	x := &exchange{t: t, req: req, ctx: ctx, key: scopeKey{origin, scope}, rec: rec, body: body}
+	return x.run()
+}
+
+// exchange is one RoundTrip in progress.
+type exchange struct {
+	t    *Transport
+	req  *http.Request
+	ctx  context.Context
+	key  scopeKey
+	rec  *Receipt
+	body *replayBody
+}
+
+func (x *exchange) run() (*http.Response, error) {
+	t := x.t
+	held, err := t.held(x.ctx, x.key)
+	if err != nil {
+		x.body.close()
+		return nil, err
+	}
+	var (
+		bought   bool
+		rejected l402.TokenID
+	)
+	for range maxAttempts {
+		resp, err := x.send(held)
+		if err != nil {
+			return nil, err
+		}
+		refused := resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusPaymentRequired
+		if held != nil && !refused {
+			x.rec.TokenID = held.tok.ID
+			x.rec.TokenReused = x.rec.TokenReused || !bought
+			x.body.close()
+			return resp, nil
+		}
+		if held == nil && resp.StatusCode != http.StatusPaymentRequired {
+			x.body.close()
+			return resp, nil
+		}
+		if held != nil {
+			if bought {
+				drain(resp)
+				x.body.close()
+				t.log().Warn("client: server refused the request it was paid for",
+					"host", x.rec.Host, "status", resp.StatusCode, "payment_hash", x.rec.PaymentHash, "amount", x.rec.Amount)
+				return nil, &PaidButRefusedError{StatusCode: resp.StatusCode, Receipt: *x.rec}
+			}
+			rejected = held.tok.ID
+			t.forget(x.ctx, x.key, held)
+			held = nil
+			if resp.StatusCode == http.StatusUnauthorized {
+				// A 401 carries no challenge: ask again without a token.
+				drain(resp)
+				if !x.body.replayable() {
+					return nil, &RefusedError{Reason: ErrBodyNotReplayable, Quote: Quote{URL: x.rec.URL, Host: x.rec.Host, Origin: x.key.origin, Scope: x.key.scope}}
+				}
+				continue
+			}
+		}
+		ch, err := x.challenge(resp)
+		if ch == nil && err == nil {
+			// A 402 without an L402 challenge: not ours to answer.
+			x.body.close()
+			return resp, nil
+		}
+		drain(resp)
+		if err != nil {
+			x.body.close()
+			return nil, err
+		}
+		held, bought, err = x.acquire(ch, rejected)
+		if err != nil {
+			x.body.close()
+			return nil, err
+		}
+	}
+	x.body.close()
+	return nil, fmt.Errorf("%w after %d requests to %s", ErrTooManyAttempts, maxAttempts, x.rec.URL)
+}
+
+// send sends one attempt, with the token when there is one.
+func (x *exchange) send(held *heldToken) (*http.Response, error) {
+	body, err := x.body.next()
+	if err != nil {
+		return nil, err
+	}
+	r := x.req.Clone(x.ctx)
+	r.Body = body
+	r.GetBody = x.body.getBody()
+	if held != nil {
+		r.Header.Set(l402.HeaderAuthorization, held.auth)
+	}
+	return x.t.base().RoundTrip(r)
+}
+
+// challenge reads the L402 challenge of a 402: nil and no error when it
+// has none.
+func (x *exchange) challenge(resp *http.Response) (*l402.Challenge, error) {
+	values := resp.Header.Values("WWW-Authenticate")
+	size := 0
+	for _, v := range values {
+		size += len(v)
+	}
+	if size > MaxChallengeBytes {
+		return nil, fmt.Errorf("%w: %s sent %d bytes of WWW-Authenticate, more than the %d read", ErrChallenge, x.rec.Host, size, MaxChallengeBytes)
+	}
+	chs, err := l402.ParseChallenges(values...)
+	switch {
+	case errors.Is(err, l402.ErrNoChallenge):
+		return nil, nil
+	case err != nil:
+		return nil, fmt.Errorf("%w from %s: %w", ErrChallenge, x.rec.Host, err)
+	}
+	return &chs[0], nil
+}
+
+// drain reads a little of a response body, so that its connection can be
+// reused, and closes it.
+func drain(resp *http.Response) {
+	io.CopyN(io.Discard, resp.Body, 4<<10)
+	resp.Body.Close()
+}
+
+// held returns the token to send for key, from memory or else the Store;
+// nil when there is none or it has expired.
+func (t *Transport) held(ctx context.Context, key scopeKey) (*heldToken, error) {
+	now := t.now()
+	t.mu.RLock()
+	h := t.cache[key]
+	t.mu.RUnlock()
+	if h != nil && h.usable(now) {
+		return h, nil
+	}
+	tok, err := t.Store.Token(ctx, key.origin, key.scope)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("client: read the token for %s%s: %w", key.origin, key.scope, err)
+	}
+	h, err = newHeld(tok)
+	if err != nil {
+		return nil, err
+	}
+	if !h.usable(now) {
+		return nil, nil
+	}
+	t.remember(key, h)
+	return h, nil
+}
+
+// newHeld prepares tok for sending.
+func newHeld(tok Token) (*heldToken, error) {
+	mac, _, err := readToken(tok.Macaroon)
+	if err != nil {
+		return nil, fmt.Errorf("client: token %s: %w", tok.ID, err)
+	}
+	auth, err := l402.FormatAuthorization(l402.Credential{Macaroons: []*macaroon.Macaroon{mac}, Preimage: tok.Preimage})
+	if err != nil {
+		return nil, fmt.Errorf("client: token %s: %w", tok.ID, err)
+	}
+	return &heldToken{tok: tok, auth: auth}, nil
+}
+
+func (t *Transport) remember(key scopeKey, h *heldToken) {
+	t.mu.Lock()
+	if t.cache == nil {
+		t.cache = make(map[scopeKey]*heldToken)
+	}
+	t.cache[key] = h
+	t.mu.Unlock()
+}
+
+// forget drops a token the server rejected, from memory and the Store.
+func (t *Transport) forget(ctx context.Context, key scopeKey, h *heldToken) {
+	t.mu.Lock()
+	if cur := t.cache[key]; cur != nil && cur.tok.ID == h.tok.ID {
+		delete(t.cache, key)
+	}
+	t.mu.Unlock()
+	t.log().Info("client: server rejected a token; dropping it", "origin", key.origin, "scope", key.scope, "token_id", h.tok.ID)
+	if err := t.Store.DeleteToken(ctx, h.tok.ID); err != nil && !errors.Is(err, ErrNotFound) {
+		t.log().Warn("client: could not delete a rejected token", "token_id", h.tok.ID, "err", err)
+	}
+}
+
+// replayBody lets a request body be sent more than once.
+type replayBody struct {
+	first io.ReadCloser
+	// get returns a fresh copy; nil when the body cannot be replayed.
+	get  func() (io.ReadCloser, error)
+	sent bool
+	// orig is the caller's body, closed exactly once by close unless it
+	// was handed to Base, which then owns it.
+	orig   io.ReadCloser
+	closed bool
+}
+
+// prepareBody makes req's body replayable: through GetBody when set,
+// otherwise by buffering up to Policy.MaxBodyBuffer. A larger body is
+// still sent once, and a 402 to it is refused with ErrBodyNotReplayable
+// before paying.
+func (t *Transport) prepareBody(req *http.Request) (*replayBody, error) {
+	if req.Body == nil || req.Body == http.NoBody {
+		return &replayBody{first: req.Body, get: func() (io.ReadCloser, error) { return req.Body, nil }}, nil
+	}
+	if req.GetBody != nil {
+		return &replayBody{first: req.Body, get: req.GetBody, orig: req.Body}, nil
+	}
+	limit := t.Policy.maxBodyBuffer()
+	buf, err := io.ReadAll(io.LimitReader(req.Body, limit+1))
+	if err != nil {
+		req.Body.Close()
+		return nil, fmt.Errorf("client: read the request body: %w", err)
+	}
+	if int64(len(buf)) <= limit {
+		req.Body.Close()
+		get := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
+		first, _ := get()
+		return &replayBody{first: first, get: get}, nil
+	}
+	rest := struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(buf), req.Body), req.Body}
+	return &replayBody{first: rest, orig: req.Body}, nil
+}
+
+func (b *replayBody) replayable() bool { return b.get != nil }
+
+// next returns the body for the next attempt.
+func (b *replayBody) next() (io.ReadCloser, error) {
+	if !b.sent {
+		b.sent = true
+		// Base now owns the caller's body and closes it.
+		b.closed = true
+		return b.first, nil
+	}
+	if b.get == nil {
+		return nil, ErrBodyNotReplayable
+	}
+	body, err := b.get()
+	if err != nil {
+		return nil, fmt.Errorf("client: replay the request body: %w", err)
+	}
+	return body, nil
+}
+
+func (b *replayBody) getBody() func() (io.ReadCloser, error) {
+	if b.first == nil || b.first == http.NoBody {
+		return nil
+	}
+	return b.get
+}
+
+// close closes the caller's body if Base never took it.
+func (b *replayBody) close() {
+	if !b.closed && b.orig != nil {
+		b.closed = true
+		b.orig.Close()
+	}
+}
+
+func closeBody(req *http.Request) {
+	if req.Body != nil {
+		req.Body.Close()
+	}
+}
