@@ -72,7 +72,14 @@ func Start(t testing.TB) *Server {
 			unavailable(t, err)
 		}
 	}
-	dir, err := os.MkdirTemp("", "satloop-pgtest-")
+	// As root the cluster's directory is handed to the postgres user, who
+	// must be able to reach it: /tmp is open to all, a TMPDIR under
+	// /root may not be.
+	base := ""
+	if cred != nil {
+		base = "/tmp"
+	}
+	dir, err := os.MkdirTemp(base, "satloop-pgtest-")
 	if err != nil {
 		t.Fatal(err)
 	}
