@@ -1,6 +1,12 @@
 package cli
 
-import "errors"
+import (
+	"context"
+	"errors"
+
+	"github.com/satloop/satloop/client"
+	"github.com/satloop/satloop/lightning"
+)
 
 // ExitCode is the process status satloop ends with. Agents branch on it, so
 // a code keeps its meaning across releases.
@@ -14,6 +20,32 @@ const (
 	// ExitUsage means the command line was wrong (unknown command or flag,
 	// bad arguments): retrying the same line cannot succeed.
 	ExitUsage ExitCode = 2
+	// ExitRefused means satloop declined to pay and paid nothing: the
+	// price is above the cap, the invoice has no amount, has expired, is
+	// for another network or pays another hash than the token's, the
+	// challenge is unusable, or the body could not be sent again.
+	ExitRefused ExitCode = 3
+	// ExitPaymentFailed means the node tried to pay and gave up (no route,
+	// fee above the cap...): nothing was spent.
+	ExitPaymentFailed ExitCode = 4
+	// ExitNetwork means the server or the node could not be reached, did
+	// not answer in time, or sent a response satloop will not read
+	// (headers too large...). Nothing was paid.
+	ExitNetwork ExitCode = 5
+	// ExitPaidNothing means satloop paid and the server did not deliver:
+	// it answered 401/402 to the paid request, or 400 and above after
+	// being paid. The receipt (payment hash) is the proof.
+	ExitPaidNothing ExitCode = 6
+	// ExitQuote means --quote showed the price; nothing was paid or
+	// fetched.
+	ExitQuote ExitCode = 7
+	// ExitInFlight means a payment's outcome is not known yet. The next
+	// run resolves it with the node by payment hash; nothing is paid
+	// twice.
+	ExitInFlight ExitCode = 8
+	// ExitHTTPError means the server answered 400 or above to a request
+	// satloop did not pay for (the body is still delivered).
+	ExitHTTPError ExitCode = 9
 )
 
 // usageError marks an error as the caller's mistake on the command line.
@@ -26,14 +58,41 @@ type usageError struct {
 func (e *usageError) Error() string { return e.err.Error() }
 func (e *usageError) Unwrap() error { return e.err }
 
-// exitCodeFor is the one place that maps an error to an exit code.
+// exitCodeFor is the one place that maps an error to an exit code. The
+// order matters: a payment outcome (paid, in flight, failed) outranks the
+// cause it wraps, and an unreachable node outranks the refusal it caused.
 func exitCodeFor(err error) ExitCode {
-	var usage *usageError
+	var (
+		usage    *usageError
+		status   *httpStatusError
+		refused  *client.RefusedError
+		network  *networkError
+		nodeDown *nodeError
+	)
 	switch {
 	case err == nil:
 		return ExitOK
 	case errors.As(err, &usage):
 		return ExitUsage
+	case errors.Is(err, client.ErrQuoteOnly):
+		return ExitQuote
+	case errors.Is(err, client.ErrPaidButRefused):
+		return ExitPaidNothing
+	case errors.As(err, &status):
+		if status.Paid {
+			return ExitPaidNothing
+		}
+		return ExitHTTPError
+	case errors.Is(err, client.ErrPaymentInFlight):
+		return ExitInFlight
+	case errors.Is(err, client.ErrPaymentFailed):
+		return ExitPaymentFailed
+	case errors.As(err, &nodeDown), errors.Is(err, lightning.ErrUnreachable):
+		return ExitNetwork
+	case errors.As(err, &refused), errors.Is(err, client.ErrChallenge):
+		return ExitRefused
+	case errors.As(err, &network), errors.Is(err, context.DeadlineExceeded):
+		return ExitNetwork
 	default:
 		return ExitError
 	}

@@ -36,7 +36,7 @@ func newCmdRoot(io *IO) *cobra.Command {
 Bitcoin's Lightning Network with the L402 protocol.
 
 Output is JSON when stdout is not a terminal; exit codes are 0 (ok),
-1 (error) and 2 (usage error).`,
+1 (error) and 2 (usage error), and for 'satloop get' 3 to 9 (see its --help).`,
 		// Errors are printed once, by Main, in one format; cobra would
 		// print them again along with the whole usage text.
 		SilenceErrors: true,
@@ -73,6 +73,9 @@ Output is JSON when stdout is not a terminal; exit codes are 0 (ok),
 	root.AddCommand(
 		newCmdVersion(io, nil),
 		newCmdLab(io),
+		newCmdGet(io, nil),
+		newCmdTokens(io),
+		newCmdHistory(io),
 	)
 
 	return root

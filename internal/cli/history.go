@@ -1,0 +1,100 @@
+package cli
+
+import (
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/satloop/satloop/client"
+	"github.com/satloop/satloop/money"
+)
+
+type historyOptions struct {
+	buyerOptions
+	Since time.Duration
+	Host  string
+	Limit int
+}
+
+func newCmdHistory(io *IO) *cobra.Command {
+	opts := &historyOptions{buyerOptions: buyerOptions{IO: io}}
+	cmd := &cobra.Command{
+		Use:   "history",
+		Short: "Show the spend log: every payment 'satloop get' made or tried",
+		Long: `Show the spend log, newest first: time, URL (without query), host,
+amount, routing fee, payment hash and status of every payment 'satloop get'
+recorded. A payment is recorded before it is made, so one cut short by a
+crash shows as pending until the next 'satloop get' resolves it with the
+node.
+
+Statuses: succeeded (paid; the token was stored), failed (the node gave
+up; nothing spent), not_sent (the node never saw it; nothing spent),
+pending (outcome not known yet).`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if err := noArgs(cmd, args); err != nil {
+				return err
+			}
+			if opts.Since < 0 || opts.Limit < 0 {
+				return &usageError{err: fmt.Errorf("%s: --since and --limit cannot be negative", cmd.CommandPath()), cmdPath: cmd.CommandPath()}
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := opts.resolve(cmd); err != nil {
+				return err
+			}
+			store, err := opts.open(cmd.Context())
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			q := client.PaymentQuery{Host: opts.Host, Limit: opts.Limit}
+			if opts.Since > 0 {
+				q.Since = time.Now().Add(-opts.Since)
+			}
+			payments, err := store.Payments(cmd.Context(), q)
+			if err != nil {
+				return err
+			}
+			if payments == nil {
+				payments = []client.Payment{}
+			}
+			if opts.wantJSON() {
+				return printJSON(opts.IO, payments)
+			}
+			return printHistory(opts.IO, payments)
+		},
+	}
+	opts.addFlags(cmd)
+	cmd.Flags().DurationVar(&opts.Since, "since", 0, "only payments made within this long (e.g. 24h); 0 means all")
+	cmd.Flags().StringVar(&opts.Host, "host", "", "only payments to this host (host or host:port, as in the URL)")
+	cmd.Flags().IntVar(&opts.Limit, "limit", 0, "show at most this many payments; 0 means all")
+	return cmd
+}
+
+// printHistory renders the spend log as a table with a total.
+func printHistory(io *IO, payments []client.Payment) error {
+	if len(payments) == 0 {
+		fmt.Fprintln(io.Out, "no payments")
+		return nil
+	}
+	w := tabwriter.NewWriter(io.Out, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(w, "TIME\tSTATUS\tAMOUNT\tFEE\tHOST\tPAYMENT HASH\tURL")
+	var spent, fees money.MilliSat
+	for _, p := range payments {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.CreatedAt.UTC().Format(time.RFC3339), p.Status,
+			p.Amount, p.Fee, p.Host, p.Hash, p.URL)
+		if p.Status == client.PaymentSucceeded {
+			spent += p.Amount
+			fees += p.Fee
+		}
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(io.Out, "spent %s plus %s in fees over %d payments shown\n",
+		spent, fees, len(payments))
+	return nil
+}
