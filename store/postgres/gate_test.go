@@ -5,11 +5,13 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/satloop/satloop/gate"
 	"github.com/satloop/satloop/gate/gatetest"
@@ -148,4 +150,54 @@ func BenchmarkGateStoreUseQuota(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+}
+
+// TestLeastPrivilegeRole follows docs/stores.md: tables created once by
+// their owner, instances run as a role that may only read and write them.
+func TestLeastPrivilegeRole(t *testing.T) {
+	srv := pgtest.Start(t)
+	dsn := srv.NewDatabase(t)
+	owner := open(t, dsn, nil)
+	defer owner.Close()
+	ctx := context.Background()
+	for _, stmt := range []string{
+		`CREATE ROLE gate_instance LOGIN PASSWORD 'instance-secret'`,
+		`GRANT USAGE ON SCHEMA public TO gate_instance`,
+		`GRANT SELECT, INSERT, UPDATE ON gate_quota, gate_revocations, gate_sales, satloop_migrations TO gate_instance`,
+		`GRANT USAGE ON SEQUENCE gate_revocations_seq_seq, gate_sales_seq_seq TO gate_instance`,
+	} {
+		if _, err := owner.pool.Exec(ctx, stmt); err != nil {
+			t.Fatalf("%s: %v", stmt, err)
+		}
+	}
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword("gate_instance", "instance-secret")
+	s := open(t, u.String(), nil)
+	defer s.Close()
+	var id l402.TokenID
+	if _, err := s.UseQuota(ctx, id, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.RefundQuota(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Revoke(ctx, id, "test"); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.RevokedSince(ctx, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RecordSale(ctx, gate.Sale{TokenID: id, Route: "r", At: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Sales(ctx, time.Time{}, 10); err != nil {
+		t.Fatal(err)
+	}
+	// And it really is unprivileged.
+	if _, err := s.pool.Exec(ctx, `CREATE TABLE intruder (x int)`); err == nil {
+		t.Error("the instance role could create a table")
+	}
 }

@@ -60,13 +60,22 @@ func migrate(ctx context.Context, pool *pgxpool.Pool, log *slog.Logger, componen
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, lockMigrations); err != nil {
 			return fmt.Errorf("postgres: lock for migrations: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS satloop_migrations (
-			component  text        NOT NULL,
-			version    integer     NOT NULL,
-			applied_at timestamptz NOT NULL DEFAULT now(),
-			PRIMARY KEY (component, version)
-		)`); err != nil {
-			return fmt.Errorf("postgres: create the migrations table: %w", err)
+		// Look before creating: CREATE TABLE IF NOT EXISTS needs the
+		// CREATE privilege even when the table exists, and instances may
+		// run as a role without it once the schema is in place.
+		var exists bool
+		if err := tx.QueryRow(ctx, `SELECT to_regclass('satloop_migrations') IS NOT NULL`).Scan(&exists); err != nil {
+			return fmt.Errorf("postgres: look for the migrations table: %w", err)
+		}
+		if !exists {
+			if _, err := tx.Exec(ctx, `CREATE TABLE satloop_migrations (
+				component  text        NOT NULL,
+				version    integer     NOT NULL,
+				applied_at timestamptz NOT NULL DEFAULT now(),
+				PRIMARY KEY (component, version)
+			)`); err != nil {
+				return fmt.Errorf("postgres: create the migrations table: %w", err)
+			}
 		}
 		var applied int
 		if err := tx.QueryRow(ctx,
