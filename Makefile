@@ -10,7 +10,7 @@ FUZZTIME ?= 5s
 BENCHCOUNT ?= 6
 VERSION ?= $(shell git describe --always --dirty 2>/dev/null || echo devel)
 
-.PHONY: test fmt-check vet unit deps-check interop fuzz lab-test bench bench-lab build
+.PHONY: test fmt-check vet unit deps-check interop fuzz lab-test bench bench-lab bench-gate build
 
 test: fmt-check vet unit deps-check interop fuzz lab-test
 
@@ -82,6 +82,14 @@ bench:
 bench-lab:
 	mkdir -p docs/bench
 	go test -tags lab -run='^$$' -bench=Pay -benchtime=50x ./lightning/lnd/ | tee docs/bench/lab-bench.txt
+
+# Gateway throughput with wrk, side by side in one run: the upstream
+# directly, a bare httputil.ReverseProxy, Aperture v0.4.2 and satloop gate
+# (see docs/benchmarks.md). BENCHGATEFLAGS go to the driver, e.g.
+# BENCHGATEFLAGS="-rounds 1 -duration 3s".
+BENCHGATEFLAGS ?=
+bench-gate:
+	scripts/bench-gate.sh $(BENCHGATEFLAGS)
 
 # -buildvcs=auto overrides a -buildvcs=false in GOFLAGS, so that
 # `satloop version` can report the commit when git is available.
