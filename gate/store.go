@@ -35,7 +35,9 @@ type Store interface {
 
 	// Revoke marks a token revoked from now on. Revoking twice is not an
 	// error and changes nothing: the first reason and the first place in
-	// RevokedSince's order are kept.
+	// RevokedSince's order are kept. The reason is free text for the
+	// operator; any string is accepted (a store may replace bytes it
+	// cannot keep, such as NUL or invalid UTF-8).
 	Revoke(ctx context.Context, id l402.TokenID, reason string) error
 	// Revoked reports whether the token has been revoked.
 	Revoked(ctx context.Context, id l402.TokenID) (bool, error)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -134,7 +135,7 @@ func (s *GateStore) Revoke(ctx context.Context, id l402.TokenID, reason string) 
 		}
 		_, err := tx.Exec(ctx,
 			`INSERT INTO gate_revocations (token_id, reason) VALUES ($1, $2) ON CONFLICT (token_id) DO NOTHING`,
-			id.String(), reason)
+			id.String(), storableText(reason))
 		return err
 	})
 	if err != nil {
@@ -230,4 +231,11 @@ func (s *GateStore) Sales(ctx context.Context, since time.Time, limit int) ([]ga
 		return nil, fmt.Errorf("postgres: list sales: %w", err)
 	}
 	return sales, nil
+}
+
+// storableText makes operator-supplied text fit a PostgreSQL text column,
+// which refuses NUL bytes and invalid UTF-8: a revocation must never fail
+// because of how its reason is spelt.
+func storableText(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "\uFFFD")
 }
