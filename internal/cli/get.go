@@ -326,6 +326,13 @@ func runGet(ctx context.Context, o *getOptions) error {
 	resp, err := hc.Do(req.WithContext(ctx))
 	notePayment(o.IO, rec)
 	if err != nil {
+		// http.Client's *url.Error repeats the URL whole, query
+		// included, which may hold a secret; the errors inside name the
+		// URL without it.
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err
+		}
 		return o.fail(err, rec)
 	}
 	defer resp.Body.Close()
@@ -423,7 +430,7 @@ type networkMarked struct{ base http.RoundTripper }
 func (n networkMarked) RoundTrip(req *http.Request) (*http.Response, error) {
 	resp, err := n.base.RoundTrip(req)
 	if err != nil {
-		return nil, &networkError{err: err}
+		return nil, &networkError{err: fmt.Errorf("%s %s: %w", req.Method, redactURL(req.URL), err)}
 	}
 	return resp, nil
 }
