@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -51,11 +52,15 @@ type testSeller struct {
 	hugeChallenge bool
 	// stall never answers until the client gives up.
 	stall bool
+	// payDelay slows down payments through /pay, widening the window in
+	// which a second buyer could pay too.
+	payDelay time.Duration
 	// redirect answers a valid credential with 302 to this URL.
 	redirect string
 
 	mu        sync.Mutex
 	preimages map[l402.PaymentHash]l402.Preimage
+	paid      map[l402.PaymentHash]bool
 	// reject401 answers 401 to that many requests with a valid credential.
 	reject401 atomic.Int32
 
@@ -75,6 +80,7 @@ func newTestSeller(t *testing.T) *testSeller {
 		net:       &chaincfg.RegressionNetParams,
 		validFor:  time.Hour,
 		preimages: make(map[l402.PaymentHash]l402.Preimage),
+		paid:      make(map[l402.PaymentHash]bool),
 	}
 	s.minter = l402.Minter{Keys: s.keys}
 	s.verifier = l402.Verifier{Keys: s.keys}
@@ -98,6 +104,30 @@ func (s *testSeller) preimage(hash l402.PaymentHash) (l402.Preimage, bool) {
 	return p, ok
 }
 
+// markPaid records that hash was paid and returns its preimage, as the
+// network reveals it to the payer.
+func (s *testSeller) markPaid(hash l402.PaymentHash) (l402.Preimage, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.preimages[hash]
+	if ok {
+		s.paid[hash] = true
+		s.paidHashes.Add(1)
+	}
+	return p, ok
+}
+
+// track answers as a node would about a payment of hash: succeeded with
+// the preimage when it was paid, not found otherwise.
+func (s *testSeller) track(_ context.Context, hash l402.PaymentHash) (lightning.Payment, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.paid[hash] {
+		return lightning.Payment{}, lightning.ErrPaymentNotFound
+	}
+	return lightning.Payment{Hash: hash, Status: lightning.PaymentSucceeded, Preimage: s.preimages[hash], Fee: 500}, nil
+}
+
 // handlePay settles an invoice for a payer in another process: the body
 // is the payment hash in hex, the answer the preimage in hex.
 func (s *testSeller) handlePay(w http.ResponseWriter, r *http.Request) {
@@ -107,12 +137,12 @@ func (s *testSeller) handlePay(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	p, ok := s.preimage(hash)
+	time.Sleep(s.payDelay)
+	p, ok := s.markPaid(hash)
 	if !ok {
 		http.Error(w, "unknown invoice", http.StatusNotFound)
 		return
 	}
-	s.paidHashes.Add(1)
 	io.WriteString(w, p.Hex())
 }
 
@@ -221,9 +251,12 @@ type testPayer struct {
 	// settle returns the preimage for hash, as a successful payment does.
 	settle func(hash l402.PaymentHash) (l402.Preimage, error)
 	// track, when set, answers TrackPayment.
-	track func(hash l402.PaymentHash) (lightning.Payment, error)
+	track func(ctx context.Context, hash l402.PaymentHash) (lightning.Payment, error)
 	// payErr, when set, makes Pay fail with it after counting the call.
 	payErr error
+	// lostAfterPay pays, then returns an in-flight error as if the
+	// answer had been lost (the caller's context ended, say).
+	lostAfterPay bool
 
 	pays   atomic.Int32
 	tracks atomic.Int32
@@ -231,11 +264,11 @@ type testPayer struct {
 
 func newTestPayer(s *testSeller) *testPayer {
 	return &testPayer{settle: func(hash l402.PaymentHash) (l402.Preimage, error) {
-		p, ok := s.preimage(hash)
+		time.Sleep(s.payDelay)
+		p, ok := s.markPaid(hash)
 		if !ok {
 			return l402.Preimage{}, &lightning.PaymentError{Payment: lightning.Payment{Hash: hash, Status: lightning.PaymentFailed, Failure: lightning.FailureIncorrectDetails}}
 		}
-		s.paidHashes.Add(1)
 		return p, nil
 	}}
 }
@@ -279,14 +312,18 @@ func (p *testPayer) Pay(_ context.Context, req lightning.PayRequest) (lightning.
 	if err != nil {
 		return lightning.Payment{}, err
 	}
+	if p.lostAfterPay {
+		return lightning.Payment{Hash: inv.Hash, Status: lightning.PaymentInFlight},
+			fmt.Errorf("test: answer lost: %w", lightning.ErrPaymentInFlight)
+	}
 	return lightning.Payment{Hash: inv.Hash, Status: lightning.PaymentSucceeded, Preimage: preimage,
 		Amount: inv.Amount, Fee: 1000, CreatedAt: time.Now()}, nil
 }
 
-func (p *testPayer) TrackPayment(_ context.Context, hash l402.PaymentHash) (lightning.Payment, error) {
+func (p *testPayer) TrackPayment(ctx context.Context, hash l402.PaymentHash) (lightning.Payment, error) {
 	p.tracks.Add(1)
 	if p.track != nil {
-		return p.track(hash)
+		return p.track(ctx, hash)
 	}
 	return lightning.Payment{}, lightning.ErrPaymentNotFound
 }

@@ -431,6 +431,7 @@ func TestPaymentFailureRecorded(t *testing.T) {
 
 func TestConcurrentRequestsPayOnce(t *testing.T) {
 	s := newTestSeller(t)
+	s.payDelay = 100 * time.Millisecond
 	b := newBuyer(t, s)
 	var wg sync.WaitGroup
 	var failed atomic.Int32
