@@ -222,7 +222,8 @@ func startGate(ctx context.Context, procs *children, o options, upstream, workDi
 		return nil, "", err
 	}
 	if err := waitListening(ctx, "satloop gate", listen, cmd, 30*time.Second); err != nil {
-		return nil, "", fmt.Errorf("%w; see %s", err, filepath.Join(workDir, "gate.log"))
+		logPath := filepath.Join(workDir, "gate.log")
+		return nil, "", fmt.Errorf("%w; %s ends:\n%s", err, logPath, logTail(logPath, 10))
 	}
 	return cmd, "http://" + listen, nil
 }
@@ -334,4 +335,18 @@ func loadAverage() string {
 		return "unknown"
 	}
 	return strings.Join(f[:3], " ")
+}
+
+// logTail is the last n lines of a log file, for errors about a program
+// that failed.
+func logTail(path string, n int) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "(no log: " + err.Error() + ")"
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }
