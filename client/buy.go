@@ -77,7 +77,7 @@ func (x *exchange) acquire(ch *l402.Challenge, rejected l402.TokenID) (held *hel
 func (x *exchange) check(ch *l402.Challenge) (Quote, error) {
 	t := x.t
 	q := Quote{
-		URL: x.rec.URL, Host: x.rec.Host, Origin: x.key.origin, Scope: x.key.scope,
+		URL: x.url(), Host: x.rec.Host, Origin: x.key.origin, Scope: x.key.scope,
 		TokenPaymentHash: ch.ID.PaymentHash, Invoice: ch.Invoice,
 	}
 	if t.Payer == nil {

@@ -48,11 +48,3 @@ func WithReceipt(ctx context.Context) (context.Context, *Receipt) {
 	r := new(Receipt)
 	return context.WithValue(ctx, receiptKey{}, r), r
 }
-
-// receiptFrom returns the Receipt of ctx, or a throwaway one.
-func receiptFrom(ctx context.Context) *Receipt {
-	if r, ok := ctx.Value(receiptKey{}).(*Receipt); ok {
-		return r
-	}
-	return new(Receipt)
-}

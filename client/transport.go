@@ -135,15 +135,19 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, errors.New("client: Transport has no Store")
 	}
-	ctx := req.Context()
-	rec := receiptFrom(ctx)
-	rec.URL = logURL(req.URL)
-	rec.Host = req.URL.Host
-	body, err := t.prepareBody(req)
-	if err != nil {
+	x := &exchange{t: t, req: req, ctx: req.Context(), key: scopeKey{origin, scope}}
+	if err := x.body.prepare(req, t.Policy.maxBodyBuffer()); err != nil {
 		return nil, err
 	}
-	x := &exchange{t: t, req: req, ctx: ctx, key: scopeKey{origin, scope}, rec: rec, body: body}
+	// The receipt's URL is built only for a caller who asked for one: the
+	// cached-token path stays as cheap as a plain request.
+	if rec, ok := x.ctx.Value(receiptKey{}).(*Receipt); ok {
+		x.rec = rec
+		rec.URL = x.url()
+	} else {
+		x.rec = &x.ownReceipt
+	}
+	x.rec.Host = req.URL.Host
 	return x.run()
 }
 
@@ -154,7 +158,18 @@ type exchange struct {
 	ctx  context.Context
 	key  scopeKey
 	rec  *Receipt
-	body *replayBody
+	body replayBody
+	// ownReceipt is filled when the caller asked for no Receipt.
+	ownReceipt Receipt
+	urlText    string
+}
+
+// url is the request's URL as logs and receipts show it.
+func (x *exchange) url() string {
+	if x.urlText == "" {
+		x.urlText = logURL(x.req.URL)
+	}
+	return x.urlText
 }
 
 func (x *exchange) run() (*http.Response, error) {
@@ -199,7 +214,7 @@ func (x *exchange) run() (*http.Response, error) {
 				// A 401 carries no challenge: ask again without a token.
 				drain(resp)
 				if !x.body.replayable() {
-					return nil, &RefusedError{Reason: ErrBodyNotReplayable, Quote: Quote{URL: x.rec.URL, Host: x.rec.Host, Origin: x.key.origin, Scope: x.key.scope}}
+					return nil, &RefusedError{Reason: ErrBodyNotReplayable, Quote: Quote{URL: x.url(), Host: x.rec.Host, Origin: x.key.origin, Scope: x.key.scope}}
 				}
 				continue
 			}
@@ -222,7 +237,7 @@ func (x *exchange) run() (*http.Response, error) {
 		}
 	}
 	x.body.close()
-	return nil, fmt.Errorf("%w after %d requests to %s", ErrTooManyAttempts, maxAttempts, x.rec.URL)
+	return nil, fmt.Errorf("%w after %d requests to %s", ErrTooManyAttempts, maxAttempts, x.url())
 }
 
 // send sends one attempt, with the token when there is one.
@@ -231,11 +246,19 @@ func (x *exchange) send(held *heldToken) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := x.req.Clone(x.ctx)
+	// A shallow copy with its own header map, as oauth2.Transport does:
+	// the caller's request is never modified.
+	r := new(http.Request)
+	*r = *x.req
 	r.Body = body
 	r.GetBody = x.body.getBody()
 	if held != nil {
-		r.Header.Set(l402.HeaderAuthorization, held.auth)
+		h := make(http.Header, len(x.req.Header)+1)
+		for k, v := range x.req.Header {
+			h[k] = v
+		}
+		h[l402.HeaderAuthorization] = []string{held.auth}
+		r.Header = h
 	}
 	return x.t.base().RoundTrip(r)
 }
@@ -333,6 +356,8 @@ func (t *Transport) forget(ctx context.Context, key scopeKey, h *heldToken) {
 
 // replayBody lets a request body be sent more than once.
 type replayBody struct {
+	// empty is true when the request has no body.
+	empty bool
 	first io.ReadCloser
 	// get returns a fresh copy; nil when the body cannot be replayed.
 	get  func() (io.ReadCloser, error)
@@ -343,47 +368,51 @@ type replayBody struct {
 	closed bool
 }
 
-// prepareBody makes req's body replayable: through GetBody when set,
-// otherwise by buffering up to Policy.MaxBodyBuffer. A larger body is
-// still sent once, and a 402 to it is refused with ErrBodyNotReplayable
-// before paying.
-func (t *Transport) prepareBody(req *http.Request) (*replayBody, error) {
+// prepare makes req's body replayable: through GetBody when set,
+// otherwise by buffering up to limit bytes. A larger body is still sent
+// once, and a 402 to it is refused with ErrBodyNotReplayable before paying.
+func (b *replayBody) prepare(req *http.Request, limit int64) error {
+	b.first = req.Body
 	if req.Body == nil || req.Body == http.NoBody {
-		return &replayBody{first: req.Body, get: func() (io.ReadCloser, error) { return req.Body, nil }}, nil
+		b.empty = true
+		return nil
 	}
+	b.orig = req.Body
 	if req.GetBody != nil {
-		return &replayBody{first: req.Body, get: req.GetBody, orig: req.Body}, nil
+		b.get = req.GetBody
+		return nil
 	}
-	limit := t.Policy.maxBodyBuffer()
 	buf, err := io.ReadAll(io.LimitReader(req.Body, limit+1))
 	if err != nil {
-		req.Body.Close()
-		return nil, fmt.Errorf("client: read the request body: %w", err)
+		b.close()
+		return fmt.Errorf("client: read the request body: %w", err)
 	}
 	if int64(len(buf)) <= limit {
-		req.Body.Close()
-		get := func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
-		first, _ := get()
-		return &replayBody{first: first, get: get}, nil
+		b.close()
+		b.get = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(buf)), nil }
+		b.first, _ = b.get()
+		return nil
 	}
-	rest := struct {
+	b.first = struct {
 		io.Reader
 		io.Closer
 	}{io.MultiReader(bytes.NewReader(buf), req.Body), req.Body}
-	return &replayBody{first: rest, orig: req.Body}, nil
+	return nil
 }
 
-func (b *replayBody) replayable() bool { return b.get != nil }
+func (b *replayBody) replayable() bool { return b.empty || b.get != nil }
 
 // next returns the body for the next attempt.
 func (b *replayBody) next() (io.ReadCloser, error) {
-	if !b.sent {
+	switch {
+	case b.empty:
+		return b.first, nil
+	case !b.sent:
 		b.sent = true
 		// Base now owns the caller's body and closes it.
 		b.closed = true
 		return b.first, nil
-	}
-	if b.get == nil {
+	case b.get == nil:
 		return nil, ErrBodyNotReplayable
 	}
 	body, err := b.get()
@@ -393,8 +422,9 @@ func (b *replayBody) next() (io.ReadCloser, error) {
 	return body, nil
 }
 
+// getBody is what the request sent to Base offers for its own retries.
 func (b *replayBody) getBody() func() (io.ReadCloser, error) {
-	if b.first == nil || b.first == http.NoBody {
+	if b.empty {
 		return nil
 	}
 	return b.get
