@@ -308,6 +308,8 @@ func TestGetThroughAperture(t *testing.T) {
 		t.Fatalf("first call receipt = %+v, want 10 sat paid", first.Payment)
 	}
 
+	t.Logf("first call, payment receipt: %+v", first.Payment)
+
 	second := b.getJSON(exitOK, ap.URL()+"/v1/joke")
 	if second.Status != 200 || second.Payment.Paid || !second.Payment.TokenReused {
 		t.Fatalf("second call: status %d receipt %+v, want the held token reused", second.Status, second.Payment)
@@ -323,6 +325,7 @@ func TestGetThroughAperture(t *testing.T) {
 	if post.stdout != "resource /v2/echo\n" {
 		t.Fatalf("POST stdout = %q", post.stdout)
 	}
+	t.Logf("POST stderr: %s", post.stderr)
 	if !strings.Contains(post.stderr, "paid 10 sat") {
 		t.Fatalf("POST stderr lacks the payment note: %q", post.stderr)
 	}
