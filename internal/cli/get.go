@@ -227,6 +227,11 @@ func (o *getOptions) parse(cmd *cobra.Command, rawURL string) error {
 	if o.MaxPrice, err = sats("--max-sats", o.maxSats); err != nil {
 		return err
 	}
+	if o.maxFeeSats == 0 {
+		// client.Policy reads a zero fee cap as its default, so 0 could
+		// not mean "no fee" here; saying so beats surprising someone.
+		return errors.New("--max-fee-sats must be at least 1")
+	}
 	if o.MaxFee, err = sats("--max-fee-sats", o.maxFeeSats); err != nil {
 		return err
 	}

@@ -93,8 +93,8 @@ func TestGetFlags(t *testing.T) {
 				t.Errorf("headers %v host %q", o.Headers, o.Host)
 			}
 		}},
-		{"caps and switches", "", []string{"--max-sats", "50", "--max-fee-sats", "0", "--timeout", "5s", "--quote", "-L", "-i", "-o", "out", "--data-dir", "/d", "https://x.test/a"}, func(t *testing.T, o *getOptions) {
-			if o.MaxPrice != money.Sats(50) || o.MaxFee != 0 || o.Timeout != 5*time.Second || !o.Quote || !o.Follow || !o.Include || o.Output != "out" || o.DataDir != "/d" {
+		{"caps and switches", "", []string{"--max-sats", "50", "--max-fee-sats", "2", "--timeout", "5s", "--quote", "-L", "-i", "-o", "out", "--data-dir", "/d", "https://x.test/a"}, func(t *testing.T, o *getOptions) {
+			if o.MaxPrice != money.Sats(50) || o.MaxFee != money.Sats(2) || o.Timeout != 5*time.Second || !o.Quote || !o.Follow || !o.Include || o.Output != "out" || o.DataDir != "/d" {
 				t.Errorf("options = %+v", o)
 			}
 		}},
@@ -125,6 +125,7 @@ func TestGetUsageErrors(t *testing.T) {
 		{"two bodies", []string{"-d", "a", "-d", "b", "http://a.test"}, "give --data once"},
 		{"missing data file", []string{"-d", "@/nonexistent/file", "http://a.test"}, "--data @/nonexistent/file"},
 		{"zero cap", []string{"--max-sats", "0", "http://a.test"}, "--max-sats must be at least 1"},
+		{"zero fee cap", []string{"--max-fee-sats", "0", "http://a.test"}, "--max-fee-sats must be at least 1"},
 		{"negative cap", []string{"--max-sats", "-5", "http://a.test"}, "invalid argument"},
 		{"fractional cap", []string{"--max-sats", "1.5", "http://a.test"}, "invalid argument"},
 		{"huge cap", []string{"--max-sats", "2100000000000001", "http://a.test"}, "21 million bitcoin"},
