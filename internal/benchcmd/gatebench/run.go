@@ -159,8 +159,9 @@ func run(ctx context.Context, o options, stdout io.Writer) (err error) {
 			t := targets[(i+round)%len(targets)]
 			for _, ph := range phases {
 				progressf("round %d/%d: %s, %s", round+1, o.rounds, t.name, ph)
+				load := loadAverage()
 				m, out, err := measure(ctx, o.wrkBin, ph, t)
-				fmt.Fprintf(raw, "### round %d, %s: %s\n$ %s\n%s\n", round+1, ph.name, t.name, wrkCommandLine(o.wrkBin, ph, t), out)
+				fmt.Fprintf(raw, "### round %d, %s: %s (load average before: %s)\n$ %s\n%s\n", round+1, ph.name, t.name, load, wrkCommandLine(o.wrkBin, ph, t), out)
 				if err != nil {
 					return fmt.Errorf("%s: %w", t.name, err)
 				}
@@ -180,7 +181,7 @@ func run(ctx context.Context, o options, stdout io.Writer) (err error) {
 		names[i] = t.name
 	}
 	report := report{loaded: summarize(names, results["loaded"]), light: summarize(names, results["light"])}
-	fmt.Fprintln(raw, "### summary")
+	fmt.Fprintf(raw, "### summary (load average at the end: %s)\n", loadAverage())
 	report.write(raw)
 	report.write(stdout)
 	if len(failures) > 0 {
