@@ -156,6 +156,10 @@ func newUpstream(t testing.TB) *upstream {
 		case strings.HasSuffix(r.URL.Path, "/sse"):
 			w.Header().Set("Content-Type", "text/event-stream")
 			rc := http.NewResponseController(w)
+			w.WriteHeader(http.StatusOK)
+			if err := rc.Flush(); err != nil {
+				return
+			}
 			for ev := range u.release {
 				fmt.Fprintf(w, "data: %s\n\n", ev)
 				if err := rc.Flush(); err != nil {
@@ -261,8 +265,14 @@ func newHarness(t testing.TB, mutate func(*gate.Config)) *harness {
 	if mutate != nil {
 		mutate(&cfg)
 	}
+	// A random master secret: tokens of another harness (another fuzz
+	// worker) are forgeries here.
+	master := make([]byte, 32)
+	if _, err := rand.Read(master); err != nil {
+		t.Fatal(err)
+	}
 	var err error
-	if h.keys, err = l402.NewDerivedRootKeys(make([]byte, 32)); err != nil {
+	if h.keys, err = l402.NewDerivedRootKeys(master); err != nil {
 		t.Fatal(err)
 	}
 	h.gw, err = gate.New(gate.Options{Config: cfg, Invoices: h.node, Store: h.store, Keys: h.keys, Now: h.clock.Now})
@@ -450,4 +460,13 @@ func readAll(t testing.TB, resp *http.Response) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+func testKeys(t testing.TB) *l402.DerivedRootKeys {
+	t.Helper()
+	keys, err := l402.NewDerivedRootKeys(make([]byte, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keys
 }

@@ -72,18 +72,21 @@ func (g *Gateway) Serve(ctx context.Context, l Listeners) error {
 		return fmt.Errorf("gate: load revocations: %w", err)
 	}
 	eg, ctx := errgroup.WithContext(ctx)
-	servers := []*http.Server{g.PublicServer()}
-	eg.Go(func() error {
-		srv := servers[0]
-		if l.Certificate != nil {
-			srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*l.Certificate}, MinVersion: tls.VersionTLS12}
-			return ignoreClosed(srv.ServeTLS(l.Public, "", ""))
-		}
-		return ignoreClosed(srv.Serve(l.Public))
-	})
+	public := g.PublicServer()
+	servers := []*http.Server{public}
+	var admin *http.Server
 	if l.Admin != nil {
-		admin := g.AdminServer(l.AdminToken)
+		admin = g.AdminServer(l.AdminToken)
 		servers = append(servers, admin)
+	}
+	eg.Go(func() error {
+		if l.Certificate != nil {
+			public.TLSConfig = &tls.Config{Certificates: []tls.Certificate{*l.Certificate}, MinVersion: tls.VersionTLS12}
+			return ignoreClosed(public.ServeTLS(l.Public, "", ""))
+		}
+		return ignoreClosed(public.Serve(l.Public))
+	})
+	if admin != nil {
 		eg.Go(func() error { return ignoreClosed(admin.Serve(l.Admin)) })
 	}
 	eg.Go(func() error { g.Run(ctx); return nil })
