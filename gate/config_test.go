@@ -43,7 +43,7 @@ price_sats = 10
 		t.Fatal(err)
 	}
 	checks := []struct {
-		name     string
+		name      string
 		got, want any
 	}{
 		{"listen", cfg.Listen, gate.DefaultListen},
