@@ -22,7 +22,7 @@ import (
 // ask for /free/, and challenges the rest: the same handler work for both
 // benchmarks, since the seller's verification is not what is measured.
 func benchServer(b *testing.B) (*httptest.Server, *testSeller) {
-	s := newTestSeller(&testing.T{})
+	s := newTestSeller(b)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") == "" && r.URL.Path != "/free/x" {
 			s.challenge(w)

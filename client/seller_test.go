@@ -33,7 +33,7 @@ import (
 // real signed regtest invoices, and verifies credentials with l402.Verifier.
 // Its knobs make it hostile in one way at a time.
 type testSeller struct {
-	t   *testing.T
+	t   testing.TB
 	srv *httptest.Server
 
 	keys     *l402.MemoryRootKeys
@@ -71,7 +71,7 @@ type testSeller struct {
 	lastBody   atomic.Value // string: body of the last served request
 }
 
-func newTestSeller(t *testing.T) *testSeller {
+func newTestSeller(t testing.TB) *testSeller {
 	t.Helper()
 	s := &testSeller{
 		t:         t,
