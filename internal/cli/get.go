@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -301,7 +300,13 @@ func runGet(ctx context.Context, o *getOptions) error {
 	payer := &lazyPayer{dial: func() (client.Payer, error) { return dial(ctx) }}
 	defer payer.close()
 	if os.Getenv(crashAfterPayEnv) == "1" {
-		payer.afterPay = func() { syscall.Kill(os.Getpid(), syscall.SIGKILL) }
+		payer.afterPay = func() {
+			// Process.Kill is SIGKILL on Unix: no deferred call runs,
+			// as in a real crash.
+			if self, err := os.FindProcess(os.Getpid()); err == nil {
+				self.Kill()
+			}
+		}
 	}
 	tr := &client.Transport{
 		Base:  networkMarked{newBaseTransport()},

@@ -13,9 +13,11 @@ import (
 
 type historyOptions struct {
 	buyerOptions
-	Since time.Duration
-	Host  string
-	Limit int
+	// Since keeps payments made at or after it; zero keeps all.
+	Since    time.Time
+	rawSince string
+	Host     string
+	Limit    int
 }
 
 func newCmdHistory(io *IO) *cobra.Command {
@@ -36,9 +38,14 @@ pending (outcome not known yet).`,
 			if err := noArgs(cmd, args); err != nil {
 				return err
 			}
-			if opts.Since < 0 || opts.Limit < 0 {
-				return &usageError{err: fmt.Errorf("%s: --since and --limit cannot be negative", cmd.CommandPath()), cmdPath: cmd.CommandPath()}
+			if opts.Limit < 0 {
+				return &usageError{err: fmt.Errorf("%s: --limit cannot be negative", cmd.CommandPath()), cmdPath: cmd.CommandPath()}
 			}
+			since, err := parseSince(opts.rawSince, time.Now())
+			if err != nil {
+				return &usageError{err: fmt.Errorf("%s: %w", cmd.CommandPath(), err), cmdPath: cmd.CommandPath()}
+			}
+			opts.Since = since
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -50,10 +57,7 @@ pending (outcome not known yet).`,
 				return err
 			}
 			defer store.Close()
-			q := client.PaymentQuery{Host: opts.Host, Limit: opts.Limit}
-			if opts.Since > 0 {
-				q.Since = time.Now().Add(-opts.Since)
-			}
+			q := client.PaymentQuery{Since: opts.Since, Host: opts.Host, Limit: opts.Limit}
 			payments, err := store.Payments(cmd.Context(), q)
 			if err != nil {
 				return err
@@ -68,7 +72,7 @@ pending (outcome not known yet).`,
 		},
 	}
 	opts.addFlags(cmd)
-	cmd.Flags().DurationVar(&opts.Since, "since", 0, "only payments made within this long (e.g. 24h); 0 means all")
+	cmd.Flags().StringVar(&opts.rawSince, "since", "", "only payments made within a duration (24h, 30m) or since a date (2026-11-25, or RFC 3339)")
 	cmd.Flags().StringVar(&opts.Host, "host", "", "only payments to this host (host or host:port, as in the URL)")
 	cmd.Flags().IntVar(&opts.Limit, "limit", 0, "show at most this many payments; 0 means all")
 	return cmd
@@ -97,4 +101,23 @@ func printHistory(io *IO, payments []client.Payment) error {
 	fmt.Fprintf(io.Out, "spent %s plus %s in fees over %d payments shown\n",
 		spent, fees, len(payments))
 	return nil
+}
+
+// parseSince reads --since: a duration back from now, or a date or time.
+func parseSince(s string, now time.Time) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		if d < 0 {
+			return time.Time{}, fmt.Errorf("--since %s: a duration back from now cannot be negative", s)
+		}
+		return now.Add(-d), nil
+	}
+	for _, layout := range []string{time.RFC3339, time.DateOnly} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("--since %q is neither a duration (24h) nor a date (2026-11-25) or RFC 3339 time", s)
 }

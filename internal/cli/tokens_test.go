@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/satloop/satloop/client"
 	"github.com/satloop/satloop/money"
@@ -98,6 +99,8 @@ func TestTokensUsage(t *testing.T) {
 		{"rm without id", []string{"tokens", "rm"}, "one or more token ids"},
 		{"rm bad id", []string{"tokens", "rm", strings.Repeat("a", 64), "nope"}, `"nope" is not a token id`},
 		{"history negative since", []string{"history", "--since", "-1h"}, "cannot be negative"},
+		{"history bad since", []string{"history", "--since", "yesterday"}, "neither a duration"},
+		{"history negative limit", []string{"history", "--limit", "-1"}, "cannot be negative"},
 		{"history stray arg", []string{"history", "now"}, "takes no arguments"},
 	}
 	for _, tt := range tests {
@@ -142,6 +145,12 @@ func TestHistory(t *testing.T) {
 	recent, _, _ := run(t, false, "history", "--since", "1h", "--host", "elsewhere.test", "--data-dir", dir)
 	if strings.TrimSpace(recent) != "[]" {
 		t.Fatalf("history for another host = %s", recent)
+	}
+	for since, want := range map[string]int{"1h": 2, time.Now().UTC().Format(time.DateOnly): 2, "2999-01-01T00:00:00Z": 0} {
+		out, stderr, code := run(t, false, "history", "--since", since, "--data-dir", dir)
+		if err := json.Unmarshal([]byte(out), &log); err != nil || code != ExitOK || len(log) != want {
+			t.Fatalf("history --since %s: exit %d, %d entries (want %d), %v %s", since, code, len(log), want, err, stderr)
+		}
 	}
 
 	table, _, code := run(t, true, "history", "--data-dir", dir)
