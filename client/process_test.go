@@ -25,11 +25,18 @@ const (
 	envStart  = "SATLOOP_CLIENT_TEST_START" // Unix ns at which to start
 )
 
+// childProcessesAllowed is false in builds whose TestMain would make each
+// child expensive (see process_lab_test.go).
+var childProcessesAllowed = true
+
 // childBuyers is how many goroutines each "buy" child runs.
 const childBuyers = 8
 
 func startChild(t *testing.T, job, sellerURL, db string, start time.Time) *exec.Cmd {
 	t.Helper()
+	if !childProcessesAllowed {
+		t.Skip("child processes run in the plain unit tests (go test ./client/)")
+	}
 	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestChildProcess$", "-test.count=1")
 	cmd.Env = append(os.Environ(), envChild+"="+job, envSeller+"="+sellerURL, envDB+"="+db,
 		envStart+"="+strconv.FormatInt(start.UnixNano(), 10))
