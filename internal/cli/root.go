@@ -76,6 +76,7 @@ Output is JSON when stdout is not a terminal; exit codes are 0 (ok),
 		newCmdGet(io, nil),
 		newCmdTokens(io),
 		newCmdHistory(io),
+		newCmdGate(io),
 	)
 
 	return root
