@@ -151,6 +151,10 @@ func (s *testSeller) handleResource(w http.ResponseWriter, r *http.Request) {
 		<-r.Context().Done()
 		return
 	}
+	if strings.HasPrefix(r.URL.Path, "/free/") {
+		io.WriteString(w, "free")
+		return
+	}
 	cred, err := l402.ParseCredential(r.Header)
 	if err == nil {
 		s.withCred.Add(1)

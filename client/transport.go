@@ -298,11 +298,15 @@ func (t *Transport) held(ctx context.Context, key scopeKey) (*heldToken, error) 
 	t.mu.RLock()
 	h := t.cache[key]
 	t.mu.RUnlock()
-	if h != nil && h.usable(now) {
+	switch {
+	case h == noToken:
+		return nil, nil
+	case h != nil && h.usable(now):
 		return h, nil
 	}
 	tok, err := t.Store.Token(ctx, key.origin, key.scope)
 	if errors.Is(err, ErrNotFound) {
+		t.remember(key, noToken)
 		return nil, nil
 	}
 	if err != nil {
@@ -313,11 +317,22 @@ func (t *Transport) held(ctx context.Context, key scopeKey) (*heldToken, error) 
 		return nil, err
 	}
 	if !h.usable(now) {
+		t.remember(key, noToken)
 		return nil, nil
 	}
 	t.remember(key, h)
 	return h, nil
 }
+
+// noToken caches "no token for this scope", so that requests to free
+// resources make no Store round trip either. A token bought meanwhile by
+// another process is not missed for long: the next 402 re-reads the Store
+// under the purchase lock and uses it instead of paying.
+var noToken = &heldToken{}
+
+// maxCached bounds the token cache; a crawler visiting many directories
+// would otherwise grow it without end. Past it the cache starts afresh.
+const maxCached = 4096
 
 // newHeld prepares tok for sending.
 func newHeld(tok Token) (*heldToken, error) {
@@ -334,7 +349,7 @@ func newHeld(tok Token) (*heldToken, error) {
 
 func (t *Transport) remember(key scopeKey, h *heldToken) {
 	t.mu.Lock()
-	if t.cache == nil {
+	if t.cache == nil || len(t.cache) >= maxCached {
 		t.cache = make(map[scopeKey]*heldToken)
 	}
 	t.cache[key] = h

@@ -487,3 +487,71 @@ func TestNoSecretsInLogs(t *testing.T) {
 		t.Errorf("log mentions an Authorization value, or %d payments", len(all))
 	}
 }
+
+// countingStore counts the token lookups that reach the Store.
+type countingStore struct {
+	client.Store
+	lookups atomic.Int32
+}
+
+func (c *countingStore) Token(ctx context.Context, origin, scope string) (client.Token, error) {
+	c.lookups.Add(1)
+	return c.Store.Token(ctx, origin, scope)
+}
+
+// TestCachedPathsSkipTheStore: neither a held token nor a free resource
+// costs a database round trip per request.
+func TestCachedPathsSkipTheStore(t *testing.T) {
+	s := newTestSeller(t)
+	b := newBuyer(t, s)
+	cs := &countingStore{Store: b.store}
+	b.tr.Store = cs
+	for range 10 {
+		if status, body, _, err := b.get(t, s.url("/free/x")); err != nil || status != http.StatusOK || body != "free" {
+			t.Fatalf("%d %q %v", status, body, err)
+		}
+	}
+	if n := cs.lookups.Load(); n != 1 {
+		t.Errorf("10 free requests made %d token lookups, want 1", n)
+	}
+	if _, _, _, err := b.get(t, s.url("/paid/x")); err != nil {
+		t.Fatal(err)
+	}
+	before := cs.lookups.Load()
+	for range 10 {
+		if _, _, rec, err := b.get(t, s.url("/paid/y")); err != nil || !rec.TokenReused {
+			t.Fatalf("%v %+v", err, rec)
+		}
+	}
+	if n := cs.lookups.Load() - before; n != 0 {
+		t.Errorf("10 requests with a held token made %d token lookups, want 0", n)
+	}
+}
+
+// TestTokenBoughtByAnotherTransportIsUsed: a Transport that remembers
+// having no token for a scope still finds the one another process bought,
+// on the next 402, instead of paying again.
+func TestTokenBoughtByAnotherTransportIsUsed(t *testing.T) {
+	s := newTestSeller(t)
+	a := newBuyer(t, s)
+	// A quote leaves a remembering that /v2/ has no token.
+	a.tr.Policy.QuoteOnly = true
+	if _, _, _, err := a.get(t, s.url("/v2/x")); !errors.Is(err, client.ErrQuoteOnly) {
+		t.Fatal(err)
+	}
+	a.tr.Policy.QuoteOnly = false
+
+	other := &http.Client{Transport: &client.Transport{Payer: a.payer, Store: a.store}}
+	resp, err := other.Get(s.url("/v2/x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	a.assertPaid(t, 1)
+
+	_, _, rec, err := a.get(t, s.url("/v2/y"))
+	if err != nil || rec.Paid {
+		t.Fatalf("%v %+v", err, rec)
+	}
+	a.assertPaid(t, 1)
+}
