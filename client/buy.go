@@ -25,9 +25,6 @@ func (x *exchange) acquire(ch *l402.Challenge, rejected l402.TokenID) (held *hel
 	if !x.body.replayable() {
 		return nil, false, &RefusedError{Reason: ErrBodyNotReplayable, Quote: q}
 	}
-	if t.Payer == nil {
-		return nil, false, &RefusedError{Reason: ErrNotApproved, Quote: q, Err: errors.New("client: Transport has no Payer")}
-	}
 
 	unlock, err := t.lock(x.ctx, x.key)
 	if err != nil {
@@ -81,7 +78,7 @@ func (x *exchange) check(ch *l402.Challenge) (Quote, error) {
 		TokenPaymentHash: ch.ID.PaymentHash, Invoice: ch.Invoice,
 	}
 	if t.Payer == nil {
-		return q, &RefusedError{Reason: ErrBadInvoice, Quote: q, Err: errors.New("client: Transport has no Payer to decode invoices")}
+		return q, fmt.Errorf("client: %s asks for payment and the Transport has no Payer", q.Host)
 	}
 	inv, err := t.Payer.DecodeInvoice(ch.Invoice)
 	if err != nil {
