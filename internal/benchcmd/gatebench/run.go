@@ -210,15 +210,18 @@ func startGate(ctx context.Context, procs *children, o options, upstream, workDi
 	if err := os.MkdirAll(dataDir, 0o700); err != nil {
 		return nil, "", err
 	}
+	// The lab's seller with its admin macaroon: the gate asks the node for
+	// GetInfo at start, which lnd's invoice macaroon may not call.
 	args := []string{"gate",
 		"--upstream", upstream,
 		"--price", fmt.Sprint(o.priceSats),
 		"--listen", listen,
 		"--admin-listen", admin,
 		"--tls", "off",
+		"--data-dir", dataDir,
 		"--lab-dir", o.labDir,
 	}
-	cmd, _, err := procs.start(ctx, "gate", o.satloopBin, args, []string{"SATLOOP_DATA_DIR=" + dataDir}, workDir, false)
+	cmd, _, err := procs.start(ctx, "gate", o.satloopBin, args, nil, workDir, false)
 	if err != nil {
 		return nil, "", err
 	}
