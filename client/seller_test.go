@@ -264,6 +264,8 @@ type testPayer struct {
 
 	pays   atomic.Int32
 	tracks atomic.Int32
+	// last is the last PayRequest received.
+	last atomic.Value
 }
 
 func newTestPayer(s *testSeller) *testPayer {
@@ -299,6 +301,7 @@ func (p *testPayer) DecodeInvoice(payreq string) (lightning.Invoice, error) {
 
 func (p *testPayer) Pay(_ context.Context, req lightning.PayRequest) (lightning.Payment, error) {
 	p.pays.Add(1)
+	p.last.Store(req)
 	inv, err := p.DecodeInvoice(req.Invoice)
 	if err != nil {
 		return lightning.Payment{}, err

@@ -555,3 +555,25 @@ func TestTokenBoughtByAnotherTransportIsUsed(t *testing.T) {
 	}
 	a.assertPaid(t, 1)
 }
+
+func TestPayRequestCarriesPolicy(t *testing.T) {
+	for _, tt := range []struct {
+		policy  client.Policy
+		fee     money.MilliSat
+		timeout time.Duration
+	}{
+		{client.Policy{}, client.DefaultMaxFee, client.DefaultPayTimeout},
+		{client.Policy{MaxFee: money.Sats(2), PayTimeout: 7 * time.Second}, money.Sats(2), 7 * time.Second},
+	} {
+		s := newTestSeller(t)
+		b := newBuyer(t, s)
+		b.tr.Policy = tt.policy
+		if _, _, _, err := b.get(t, s.url("/v1/a")); err != nil {
+			t.Fatal(err)
+		}
+		req := b.payer.last.Load().(lightning.PayRequest)
+		if req.MaxFee != tt.fee || req.Timeout != tt.timeout || req.Invoice == "" {
+			t.Errorf("policy %+v: PayRequest fee %s timeout %s", tt.policy, req.MaxFee, req.Timeout)
+		}
+	}
+}
