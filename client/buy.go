@@ -327,7 +327,7 @@ func (t *Transport) lock(ctx context.Context, key scopeKey) (unlock func(), err 
 	case <-ctx.Done():
 		return nil, fmt.Errorf("client: wait for the purchase lock of %s%s: %w", key.origin, key.scope, ctx.Err())
 	}
-	release, err := t.Store.Lock(ctx, LockKey(key.origin, key.scope))
+	release, err := t.Store.Lock(ctx, lockKey(key.origin, key.scope))
 	if err != nil {
 		<-sem
 		return nil, fmt.Errorf("client: take the purchase lock of %s%s: %w", key.origin, key.scope, err)
@@ -338,5 +338,5 @@ func (t *Transport) lock(ctx context.Context, key scopeKey) (unlock func(), err 
 	}, nil
 }
 
-// LockKey is the Store lock name guarding purchases for origin and scope.
-func LockKey(origin, scope string) string { return "buyer-scope " + origin + scope }
+// lockKey is the Store lock name guarding purchases for origin and scope.
+func lockKey(origin, scope string) string { return "buyer-scope " + origin + scope }
