@@ -33,8 +33,8 @@ const (
 	// (headers too large...). Nothing was paid.
 	ExitNetwork ExitCode = 5
 	// ExitPaidNothing means satloop paid and the server did not deliver:
-	// it answered 401/402 to the paid request, or 400 and above after
-	// being paid. The receipt (payment hash) is the proof.
+	// it answered 401/402 to the paid request, or 400 and above, or no
+	// response came after paying. The receipt (payment hash) is the proof.
 	ExitPaidNothing ExitCode = 6
 	// ExitQuote means --quote showed the price; nothing was paid or
 	// fetched.
@@ -68,6 +68,7 @@ func exitCodeFor(err error) ExitCode {
 		refused  *client.RefusedError
 		network  *networkError
 		nodeDown *nodeError
+		paidLost *paidNoResponseError
 	)
 	switch {
 	case err == nil:
@@ -76,7 +77,7 @@ func exitCodeFor(err error) ExitCode {
 		return ExitUsage
 	case errors.Is(err, client.ErrQuoteOnly):
 		return ExitQuote
-	case errors.Is(err, client.ErrPaidButRefused):
+	case errors.Is(err, client.ErrPaidButRefused), errors.As(err, &paidLost):
 		return ExitPaidNothing
 	case errors.As(err, &status):
 		if status.Paid {

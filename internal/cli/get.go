@@ -125,8 +125,9 @@ Exit codes:
   4  payment failed, nothing spent (no route, fee above --max-fee-sats...)
   5  network: the server or the node could not be reached, or timed out,
      or sent an unusable response (headers above 64 KiB...); nothing paid
-  6  paid but got nothing: the server answered 401/402 or 5xx after being
-     paid (the receipt on stderr or in --json is the proof)
+  6  paid but got nothing: the server answered 401/402, or 400 and above,
+     to the paid request, or no response came after paying (the receipt
+     on stderr or in --json is the proof)
   7  quote shown (--quote); nothing paid
   8  payment in flight: its outcome is not known yet; the next run
      resolves it with the node and never pays twice
@@ -343,6 +344,9 @@ func runGet(ctx context.Context, o *getOptions) error {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
+		if rec.Paid && !errors.Is(err, client.ErrPaidButRefused) {
+			err = &paidNoResponseError{Receipt: *rec, err: err}
+		}
 		return o.fail(err, rec)
 	}
 	defer resp.Body.Close()
@@ -555,6 +559,21 @@ func (e *httpStatusError) Error() string {
 	}
 	return fmt.Sprintf("the server answered %d %s; nothing paid", e.Status, http.StatusText(e.Status))
 }
+
+// paidNoResponseError is a fetch that paid and then got no response (the
+// connection dropped, the time ran out). The token is stored: the same
+// command again reuses it.
+type paidNoResponseError struct {
+	Receipt client.Receipt
+	err     error
+}
+
+func (e *paidNoResponseError) Error() string {
+	return fmt.Sprintf("paid %s (payment hash %s) to %s but got no response: %s; the token is kept, so running the same command again pays nothing",
+		e.Receipt.Amount, e.Receipt.PaymentHash, e.Receipt.Host, e.err)
+}
+
+func (e *paidNoResponseError) Unwrap() error { return e.err }
 
 // deliver writes the response where the options say and judges its status.
 func (o *getOptions) deliver(resp *http.Response, rec *client.Receipt) error {

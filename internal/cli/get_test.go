@@ -172,6 +172,8 @@ func TestExitCodeForGet(t *testing.T) {
 		{"paid but refused", &client.PaidButRefusedError{StatusCode: 402}, ExitPaidNothing},
 		{"paid then 500", &httpStatusError{Status: 500, Paid: true}, ExitPaidNothing},
 		{"paid then 404", &httpStatusError{Status: 404, Paid: true}, ExitPaidNothing},
+		// Paid, then the connection dropped: not a plain network error.
+		{"paid then no response", &paidNoResponseError{err: &networkError{err: io.ErrUnexpectedEOF}}, ExitPaidNothing},
 		{"unpaid 500", &httpStatusError{Status: 500}, ExitHTTPError},
 		{"unpaid 404", &httpStatusError{Status: 404}, ExitHTTPError},
 		{"server unreachable", &networkError{err: errors.New("dial tcp: connection refused")}, ExitNetwork},
@@ -214,8 +216,10 @@ type seller struct {
 	srv   *httptest.Server
 	price money.MilliSat
 	// refuseAfterPaying makes the seller answer 402 even to a valid
-	// credential.
+	// credential; dropAfterPaying makes it close the connection instead
+	// of answering one.
 	refuseAfterPaying bool
+	dropAfterPaying   bool
 
 	mu        sync.Mutex
 	preimages map[l402.PaymentHash]l402.Preimage
@@ -253,6 +257,13 @@ func (s *seller) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cred, err := l402.ParseCredential(r.Header)
+	if _, known := s.preimages[cred.Preimage.Hash()]; err == nil && known && s.dropAfterPaying {
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+		return
+	}
 	if _, known := s.preimages[cred.Preimage.Hash()]; err == nil && known && !s.refuseAfterPaying {
 		s.paidHits++
 		s.bodies = append(s.bodies, string(body))
@@ -434,6 +445,7 @@ func TestGetRefusalsAndFailures(t *testing.T) {
 		args     []string
 		payer    func(s *seller) client.Payer
 		refuse   bool
+		drop     bool
 		wantCode ExitCode
 		wantPays int
 		wantOut  string
@@ -450,11 +462,12 @@ func TestGetRefusalsAndFailures(t *testing.T) {
 			},
 		},
 		{name: "paid but refused", price: money.Sats(10), refuse: true, wantCode: ExitPaidNothing, wantPays: 1},
+		{name: "paid, then the connection dropped", price: money.Sats(10), drop: true, wantCode: ExitPaidNothing, wantPays: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := newSeller(t, tt.price)
-			s.refuseAfterPaying = tt.refuse
+			s.refuseAfterPaying, s.dropAfterPaying = tt.refuse, tt.drop
 			var payer client.Payer = &fakePayer{s: s}
 			if tt.payer != nil {
 				payer = tt.payer(s)
