@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"net"
 	"net/url"
 	"strconv"
 	"strings"
@@ -51,7 +50,10 @@ func ScopeOf(u *url.URL) (origin, scope string, err error) {
 	if port == "" {
 		port = defaultPort
 	}
-	origin = scheme + "://" + net.JoinHostPort(host, port)
+	if strings.IndexByte(host, ':') >= 0 {
+		host = "[" + host + "]" // IPv6, as net.JoinHostPort writes it
+	}
+	origin = scheme + "://" + host + ":" + port
 
 	p := u.EscapedPath()
 	if p == "" || p[0] != '/' {

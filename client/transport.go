@@ -77,8 +77,10 @@ type scopeKey struct{ origin, scope string }
 // heldToken is a token ready to send.
 type heldToken struct {
 	tok Token
-	// auth is the Authorization value; it holds the preimage (secret).
-	auth string
+	// auth is the Authorization header's values: one line holding the
+	// preimage (secret). Shared by every request sending the token, and
+	// never modified.
+	auth []string
 }
 
 // usable reports whether the token may still be sent at now. A token is
@@ -257,7 +259,7 @@ func (x *exchange) send(held *heldToken) (*http.Response, error) {
 		for k, v := range x.req.Header {
 			h[k] = v
 		}
-		h[l402.HeaderAuthorization] = []string{held.auth}
+		h[l402.HeaderAuthorization] = held.auth
 		r.Header = h
 	}
 	return x.t.base().RoundTrip(r)
@@ -344,7 +346,7 @@ func newHeld(tok Token) (*heldToken, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: token %s: %w", tok.ID, err)
 	}
-	return &heldToken{tok: tok, auth: auth}, nil
+	return &heldToken{tok: tok, auth: []string{auth}}, nil
 }
 
 func (t *Transport) remember(key scopeKey, h *heldToken) {
