@@ -102,7 +102,9 @@ gate-admin-token file; 'satloop gate revoke' and 'satloop gate sales' use it.`,
 	f.StringVar(&opts.TLSKey, "tls-key", "", "key file for --tls files")
 	f.StringVar(&opts.StoreDriver, "store", "", `"sqlite" (default) or "postgres" (several instances)`)
 	f.StringVar(&opts.StorePath, "store-path", "", "SQLite file (default gate.db in the data directory)")
-	f.StringVar(&opts.PostgresDSN, "postgres-dsn", os.Getenv("SATLOOP_GATE_POSTGRES_DSN"), "PostgreSQL DSN for --store postgres (env SATLOOP_GATE_POSTGRES_DSN)")
+	// The environment is read at run time, not as the flag's default, so
+	// that --help never prints a DSN's password.
+	f.StringVar(&opts.PostgresDSN, "postgres-dsn", "", "PostgreSQL DSN for --store postgres (env SATLOOP_GATE_POSTGRES_DSN)")
 	f.DurationVar(&opts.InvoiceExpiry, "invoice-expiry", 0, "how long a challenge's invoice can be paid (default 10m)")
 	f.StringVar(&opts.LogLevel, "log-level", "info", "debug, info, warn or error; logs go to stderr")
 	f.BoolVar(&opts.JSON, "json", false, "print the ready line as JSON (the default when stdout is not a terminal)")
@@ -151,8 +153,12 @@ func (o *gateOptions) config() (gate.Config, error) {
 	set("tls-key", &cfg.TLS.KeyFile, o.TLSKey)
 	set("store", &cfg.Store.Driver, o.StoreDriver)
 	set("store-path", &cfg.Store.Path, o.StorePath)
-	if o.PostgresDSN != "" && cfg.Store.Driver == gate.StorePostgres {
-		cfg.Store.DSN = o.PostgresDSN
+	dsn := o.PostgresDSN
+	if dsn == "" {
+		dsn = os.Getenv("SATLOOP_GATE_POSTGRES_DSN")
+	}
+	if dsn != "" && cfg.Store.Driver == gate.StorePostgres {
+		cfg.Store.DSN = dsn
 	}
 	if o.InvoiceExpiry != 0 {
 		cfg.InvoiceExpiry = o.InvoiceExpiry
