@@ -153,12 +153,15 @@ func (o *gateOptions) config() (gate.Config, error) {
 	set("tls-key", &cfg.TLS.KeyFile, o.TLSKey)
 	set("store", &cfg.Store.Driver, o.StoreDriver)
 	set("store-path", &cfg.Store.Path, o.StorePath)
-	dsn := o.PostgresDSN
-	if dsn == "" {
-		dsn = os.Getenv("SATLOOP_GATE_POSTGRES_DSN")
-	}
-	if dsn != "" && cfg.Store.Driver == gate.StorePostgres {
-		cfg.Store.DSN = dsn
+	// --postgres-dsn wins over the file; the environment only fills in
+	// a DSN the file lacks.
+	if cfg.Store.Driver == gate.StorePostgres {
+		switch {
+		case o.PostgresDSN != "":
+			cfg.Store.DSN = o.PostgresDSN
+		case cfg.Store.DSN == "":
+			cfg.Store.DSN = os.Getenv("SATLOOP_GATE_POSTGRES_DSN")
+		}
 	}
 	if o.InvoiceExpiry != 0 {
 		cfg.InvoiceExpiry = o.InvoiceExpiry
