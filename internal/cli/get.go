@@ -321,11 +321,9 @@ func runGet(ctx context.Context, o *getOptions) error {
 		},
 	}
 	// Payments a crashed run left pending are settled with the node
-	// first. A scope still unresolved is not paid again: the Transport
-	// checks it under the scope's lock before buying, so a failure here is
-	// a note, not the end of this fetch.
-	if err := tr.Recover(ctx); err != nil {
-		fmt.Fprintf(o.IO.ErrOut, "note: a payment left pending by an earlier run is unresolved: %s\n", err)
+	// before anything is paid.
+	if err := recoverPending(ctx, tr, store, o.IO); err != nil {
+		return err
 	}
 
 	req, err := o.request(ctx)
@@ -351,6 +349,31 @@ func runGet(ctx context.Context, o *getOptions) error {
 	}
 	defer resp.Body.Close()
 	return o.deliver(resp, rec)
+}
+
+// recoverPending resolves the payments a crashed run left pending and
+// says on stderr what came of them. A scope still unresolved is not paid
+// again (the Transport checks it under the scope's lock before buying), so
+// an unresolved payment is a note, not the end of this fetch.
+func recoverPending(ctx context.Context, tr *client.Transport, store client.Store, io *IO) error {
+	pending, err := store.PendingPayments(ctx)
+	if err != nil {
+		return fmt.Errorf("cli: list pending payments: %w", err)
+	}
+	if len(pending) == 0 {
+		return nil
+	}
+	if err := tr.Recover(ctx); err != nil {
+		fmt.Fprintf(io.ErrOut, "note: a payment left pending by an earlier run is unresolved: %s\n", err)
+	}
+	for _, p := range pending {
+		now, err := store.Payment(ctx, p.Hash)
+		if err == nil && now.Status == client.PaymentSucceeded {
+			fmt.Fprintf(io.ErrOut, "recovered the token of a payment an earlier run made before it stopped: %s to %s, hash %s; nothing paid again\n",
+				p.Amount, p.Host, p.Hash)
+		}
+	}
+	return nil
 }
 
 // openBuyerStore opens the tokens and spend log in dir.
