@@ -37,7 +37,7 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "wrk -d of the loaded runs")
 	flag.IntVar(&o.threads, "threads", 2, "wrk -t of the loaded runs")
 	flag.IntVar(&o.connections, "connections", 32, "wrk -c of the loaded runs")
-	flag.DurationVar(&o.lightDuration, "light-duration", 5*time.Second, "wrk -d of the light runs (one connection), where added latency is measured")
+	flag.DurationVar(&o.probeDuration, "probe-duration", 5*time.Second, "per round, how long to measure latency one request at a time, the targets interleaved")
 	flag.Int64Var(&o.priceSats, "price", 10, "price of a token, in sats, for Aperture and the gate")
 	flag.Parse()
 	if err := o.validate(); err != nil {
@@ -58,7 +58,7 @@ type options struct {
 	labDir, upstreamBin, proxyBin, satloopBin, apertureBin, wrkBin string
 	out, workDir                                                   string
 	rounds, threads, connections                                   int
-	duration, lightDuration                                        time.Duration
+	duration, probeDuration                                        time.Duration
 	priceSats                                                      int64
 }
 
@@ -70,8 +70,8 @@ func (o options) validate() error {
 		return errors.New("-upstream-bin and -proxy-bin are required (scripts/bench-gate.sh builds them)")
 	case o.rounds < 1 || o.threads < 1 || o.connections < o.threads:
 		return errors.New("-rounds and -threads must be at least 1, and -connections at least -threads")
-	case o.duration < time.Second || o.lightDuration < time.Second:
-		return errors.New("-duration and -light-duration must be at least 1s")
+	case o.duration < time.Second || o.probeDuration < time.Second:
+		return errors.New("-duration and -probe-duration must be at least 1s")
 	case o.priceSats < 1:
 		return errors.New("-price must be at least 1 sat")
 	}

@@ -16,12 +16,42 @@ type row struct {
 	cpuPerRequest time.Duration
 }
 
-// table is one phase's figures, one row per target in run order.
+// table is the throughput figures, one row per target in run order.
 type table []row
 
-// report is the summary of a run.
+// latencyRow is one target's latency, one request at a time.
+type latencyRow struct {
+	name          string
+	requests      int
+	p50, p90, p99 time.Duration
+}
+
+// report is the summary of a run: throughput under load, and latency
+// one request at a time.
 type report struct {
-	loaded, light table
+	loaded table
+	light  []latencyRow
+}
+
+func latencyTable(names []string, latencies map[string][]time.Duration) []latencyRow {
+	var rows []latencyRow
+	for _, name := range names {
+		ds := latencies[name]
+		if len(ds) == 0 {
+			continue
+		}
+		rows = append(rows, latencyRow{name: name, requests: len(ds), p50: percentile(ds, 50), p90: percentile(ds, 90), p99: percentile(ds, 99)})
+	}
+	return rows
+}
+
+func findLatency(rows []latencyRow, name string) (latencyRow, bool) {
+	for _, x := range rows {
+		if x.name == name {
+			return x, true
+		}
+	}
+	return latencyRow{}, false
 }
 
 func summarize(names []string, results map[string][]measurement) table {
@@ -74,27 +104,26 @@ const (
 )
 
 func (r report) write(w io.Writer) {
-	upstream, haveUpstream := r.loaded.find(nameUpstream)
 	proxy, haveProxy := r.loaded.find(nameProxy)
 	tuned, haveTuned := r.loaded.find(nameTuned)
 	aperture, haveAperture := r.loaded.find(nameAperture)
-	fmt.Fprintln(w, "Loaded (throughput): medians over rounds; CPU/req is the CPU time of the process under test per request")
+	fmt.Fprintln(w, "Throughput under load (wrk): medians over rounds; CPU/req is the CPU time of the process under test per request;")
+	fmt.Fprintln(w, "latency here is mostly queueing (Little's law: connections / throughput)")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\treq/s\tp50\tp99\tCPU/req\tx proxy\tx tuned\tx Aperture\tp99 added\t")
+	fmt.Fprintln(tw, "target\treq/s\tp50\tp99\tCPU/req\tx proxy\tx tuned\tx Aperture\t")
 	for _, x := range r.loaded {
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", x.name, x.rps, us(x.p50), us(x.p99), us(x.cpuPerRequest),
-			ratio(x.rps, proxy.rps, haveProxy), ratio(x.rps, tuned.rps, haveTuned), ratio(x.rps, aperture.rps, haveAperture),
-			added(x.p99, upstream.p99, haveUpstream && x.name != nameUpstream))
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t\n", x.name, x.rps, us(x.p50), us(x.p99), us(x.cpuPerRequest),
+			ratio(x.rps, proxy.rps, haveProxy), ratio(x.rps, tuned.rps, haveTuned), ratio(x.rps, aperture.rps, haveAperture))
 	}
 	tw.Flush()
 
-	lightUpstream, haveLightUpstream := r.light.find(nameUpstream)
-	fmt.Fprintln(w, "\nLight (one connection): the latency a request gains through each path")
+	lightUpstream, haveLightUpstream := findLatency(r.light, nameUpstream)
+	fmt.Fprintln(w, "\nOne request at a time, targets interleaved: the latency each path adds to the upstream's")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\treq/s\tp50\tp99\tp50 added\tp99 added\t")
+	fmt.Fprintln(tw, "target\trequests\tp50\tp90\tp99\tp50 added\tp99 added\t")
 	for _, x := range r.light {
 		other := haveLightUpstream && x.name != nameUpstream
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t\n", x.name, x.rps, us(x.p50), us(x.p99),
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n", x.name, x.requests, us(x.p50), us(x.p90), us(x.p99),
 			added(x.p50, lightUpstream.p50, other), added(x.p99, lightUpstream.p99, other))
 	}
 	tw.Flush()
@@ -113,8 +142,8 @@ func (r report) write(w io.Writer) {
 		verdict(w, fmt.Sprintf("gate throughput >= %.0fx Aperture", minRatioToAperture),
 			gate.rps >= minRatioToAperture*aperture.rps, fmt.Sprintf("%.2fx", gate.rps/aperture.rps))
 	}
-	if lightGate, ok := r.light.find(nameGate); ok && haveLightUpstream {
-		verdict(w, "gate p99 added < "+maxAddedP99.String()+" (light load)",
+	if lightGate, ok := findLatency(r.light, nameGate); ok && haveLightUpstream {
+		verdict(w, "gate p99 added < "+maxAddedP99.String()+" (one request at a time)",
 			lightGate.p99-lightUpstream.p99 < maxAddedP99, us(lightGate.p99-lightUpstream.p99))
 	}
 }

@@ -146,41 +146,46 @@ func run(ctx context.Context, o options, stdout io.Writer) (err error) {
 	defer raw.Close()
 	writeHeader(raw, o)
 
-	phases := []phase{
-		{name: "loaded", threads: o.threads, connections: o.connections, duration: o.duration},
-		{name: "light", threads: 1, connections: 1, duration: o.lightDuration},
-	}
-	results := make(map[string]map[string][]measurement)
+	results := make(map[string][]measurement)
+	latencies := make(map[string][]time.Duration)
 	var failures []string
 	for round := range o.rounds {
 		// Each round starts one target further, so that no target always
 		// runs first or right after the same neighbour.
 		for i := range targets {
 			t := targets[(i+round)%len(targets)]
-			for _, ph := range phases {
-				progressf("round %d/%d: %s, %s", round+1, o.rounds, t.name, ph)
-				load := loadAverage()
-				m, out, err := measure(ctx, o.wrkBin, ph, t)
-				fmt.Fprintf(raw, "### round %d, %s: %s (load average before: %s)\n$ %s\n%s\n", round+1, ph.name, t.name, load, wrkCommandLine(o.wrkBin, ph, t), out)
-				if err != nil {
-					return fmt.Errorf("%s: %w", t.name, err)
-				}
-				if m.Non2xx > 0 || m.SocketErrors > 0 {
-					failures = append(failures, fmt.Sprintf("round %d, %s, %s: %d non-2xx responses, %d socket errors", round+1, ph.name, t.name, m.Non2xx, m.SocketErrors))
-				}
-				if results[ph.name] == nil {
-					results[ph.name] = make(map[string][]measurement)
-				}
-				results[ph.name][t.name] = append(results[ph.name][t.name], m)
+			progressf("round %d/%d: wrk, %s", round+1, o.rounds, t.name)
+			load := loadAverage()
+			m, out, err := measure(ctx, o, t)
+			fmt.Fprintf(raw, "### round %d, wrk: %s (load average before: %s)\n$ %s\n%s\n", round+1, t.name, load, wrkCommandLine(o, t), out)
+			if err != nil {
+				return fmt.Errorf("%s: %w", t.name, err)
 			}
+			if m.Non2xx > 0 || m.SocketErrors > 0 {
+				failures = append(failures, fmt.Sprintf("round %d, %s: %d non-2xx responses, %d socket errors", round+1, t.name, m.Non2xx, m.SocketErrors))
+			}
+			results[t.name] = append(results[t.name], m)
 		}
+		progressf("round %d/%d: one request at a time, targets interleaved, %s", round+1, o.rounds, o.probeDuration)
+		load := loadAverage()
+		got, err := probe(ctx, targets, o.probeDuration)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(raw, "### round %d, one request at a time, targets interleaved, %s (load average before: %s)\n", round+1, o.probeDuration, load)
+		for _, t := range targets {
+			ds := got[t.name]
+			latencies[t.name] = append(latencies[t.name], ds...)
+			fmt.Fprintf(raw, "%s: %d requests, p50 %s, p90 %s, p99 %s\n", t.name, len(ds), us(percentile(ds, 50)), us(percentile(ds, 90)), us(percentile(ds, 99)))
+		}
+		fmt.Fprintln(raw)
 	}
 
 	names := make([]string, len(targets))
 	for i, t := range targets {
 		names[i] = t.name
 	}
-	report := report{loaded: summarize(names, results["loaded"]), light: summarize(names, results["light"])}
+	report := report{loaded: summarize(names, results), light: latencyTable(names, latencies)}
 	fmt.Fprintf(raw, "### summary (load average at the end: %s)\n", loadAverage())
 	report.write(raw)
 	report.write(stdout)
@@ -232,20 +237,6 @@ func startGate(ctx context.Context, procs *children, o options, upstream, workDi
 	return cmd, "http://" + listen, nil
 }
 
-// phase is one wrk setting every target is measured with: loaded
-// (the concurrency of the throughput figures, where latency is mostly
-// queueing) and light (one connection, where latency is the time a
-// request takes through the path).
-type phase struct {
-	name                 string
-	threads, connections int
-	duration             time.Duration
-}
-
-func (ph phase) String() string {
-	return fmt.Sprintf("%s (wrk -t%d -c%d -d%s)", ph.name, ph.threads, ph.connections, ph.duration)
-}
-
 // measurement is one wrk run of one target, with the CPU time the
 // process under test used during it.
 type measurement struct {
@@ -254,12 +245,12 @@ type measurement struct {
 }
 
 // measure runs wrk against t once.
-func measure(ctx context.Context, wrk string, ph phase, t target) (measurement, string, error) {
+func measure(ctx context.Context, o options, t target) (measurement, string, error) {
 	cpuBefore, err := cpuTime(t.pid)
 	if err != nil {
 		return measurement{}, "", err
 	}
-	cmd := exec.CommandContext(ctx, wrk, wrkArgs(ph, t, t.auth)...)
+	cmd := exec.CommandContext(ctx, o.wrkBin, wrkArgs(o, t, t.auth)...)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return measurement{}, string(out), fmt.Errorf("wrk: %w", err)
@@ -279,11 +270,11 @@ func measure(ctx context.Context, wrk string, ph phase, t target) (measurement, 
 	return m, string(out), nil
 }
 
-func wrkArgs(ph phase, t target, auth string) []string {
+func wrkArgs(o options, t target, auth string) []string {
 	args := []string{
-		"-t", fmt.Sprint(ph.threads),
-		"-c", fmt.Sprint(ph.connections),
-		"-d", fmt.Sprintf("%ds", int(ph.duration.Seconds())),
+		"-t", fmt.Sprint(o.threads),
+		"-c", fmt.Sprint(o.connections),
+		"-d", fmt.Sprintf("%ds", int(o.duration.Seconds())),
 		"--latency",
 	}
 	if auth != "" {
@@ -293,26 +284,27 @@ func wrkArgs(ph phase, t target, auth string) []string {
 }
 
 // wrkCommandLine is the wrk command for the record, the token redacted.
-func wrkCommandLine(wrk string, ph phase, t target) string {
+func wrkCommandLine(o options, t target) string {
 	auth := ""
 	if t.auth != "" {
 		auth = "L402 <token>:<preimage>"
 	}
-	args := wrkArgs(ph, t, auth)
+	args := wrkArgs(o, t, auth)
 	for i, a := range args {
 		if strings.ContainsAny(a, " <>") {
 			args[i] = "'" + a + "'"
 		}
 	}
-	return wrk + " " + strings.Join(args, " ")
+	return o.wrkBin + " " + strings.Join(args, " ")
 }
 
 // writeHeader records the machine and the settings above the raw output.
 func writeHeader(w io.Writer, o options) {
 	fmt.Fprintf(w, "# satloop gateway benchmark (scripts/bench-gate.sh), %s\n", time.Now().UTC().Format(time.RFC3339))
 	fmt.Fprintf(w, "# machine: %d CPUs (%s), %s, load average %s\n", runtime.NumCPU(), cpuModel(), runtime.Version(), loadAverage())
-	fmt.Fprintf(w, "# loaded: wrk -t%d -c%d -d%s --latency; light: wrk -t1 -c1 -d%s --latency; %d rounds, targets rotated each round; figures are medians over rounds\n",
-		o.threads, o.connections, o.duration, o.lightDuration, o.rounds)
+	fmt.Fprintf(w, "# throughput: wrk -t%d -c%d -d%s --latency per target, targets rotated each round, medians over %d rounds\n",
+		o.threads, o.connections, o.duration, o.rounds)
+	fmt.Fprintf(w, "# latency: one request at a time, targets interleaved request by request, %s per round, percentiles over all rounds\n", o.probeDuration)
 	fmt.Fprintf(w, "# paid targets reuse one token bought from the lab's seller (price %d sats), sent as Authorization: L402 ...\n\n", o.priceSats)
 }
 

@@ -100,3 +100,30 @@ func FuzzParseWrk(f *testing.F) {
 		}
 	})
 }
+
+func TestPercentile(t *testing.T) {
+	ms := func(ns ...int) []time.Duration {
+		ds := make([]time.Duration, len(ns))
+		for i, n := range ns {
+			ds[i] = time.Duration(n) * time.Millisecond
+		}
+		return ds
+	}
+	tests := []struct {
+		ds   []time.Duration
+		p    float64
+		want time.Duration
+	}{
+		{nil, 50, 0},
+		{ms(7), 99, 7 * time.Millisecond},
+		{ms(5, 1, 3, 2, 4), 50, 3 * time.Millisecond},
+		{ms(5, 1, 3, 2, 4), 100, 5 * time.Millisecond},
+		{ms(10, 9, 8, 7, 6, 5, 4, 3, 2, 1), 90, 9 * time.Millisecond},
+		{ms(10, 9, 8, 7, 6, 5, 4, 3, 2, 1), 1, 1 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		if got := percentile(tt.ds, tt.p); got != tt.want {
+			t.Errorf("percentile(%v, %v) = %v, want %v", tt.ds, tt.p, got, tt.want)
+		}
+	}
+}
