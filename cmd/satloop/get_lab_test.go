@@ -369,6 +369,31 @@ func TestGetThroughAperture(t *testing.T) {
 	if n := len(newPayments(t, before)); n != 2 {
 		t.Fatalf("after --quote the node has %d new payments, want still 2", n)
 	}
+
+	// The tokens are listed without their secrets; deleting one makes the
+	// next call to its scope pay again.
+	list := b.run(nil, "tokens", "list", "--json")
+	var toks []client.Token
+	if err := json.Unmarshal([]byte(list.stdout), &toks); err != nil || list.code != 0 {
+		t.Fatalf("tokens list: exit %d, %v: %s", list.code, err, list.stdout+list.stderr)
+	}
+	if len(toks) != 2 || strings.Contains(list.stdout, "preimage") || strings.Contains(list.stdout, "macaroon") {
+		t.Fatalf("tokens list = %s", list.stdout)
+	}
+	i := slices.IndexFunc(toks, func(tok client.Token) bool { return tok.Scope == "/v1/" })
+	if i < 0 || toks[i].Price != money.Sats(10) || toks[i].Origin != ap.URL() {
+		t.Fatalf("no /v1/ token of 10 sat for %s in %+v", ap.URL(), toks)
+	}
+	if rm := b.run(nil, "tokens", "rm", toks[i].ID.String()); rm.code != 0 {
+		t.Fatalf("tokens rm: exit %d: %s", rm.code, rm.stderr)
+	}
+	again := b.getJSON(exitOK, ap.URL()+"/v1/joke")
+	if !again.Payment.Paid {
+		t.Fatalf("after tokens rm the call did not buy a new token: %+v", again.Payment)
+	}
+	if log, added := b.history(), newPayments(t, before); succeeded(log) != 3 || len(added) != 3 {
+		t.Fatalf("after tokens rm: %d payments in the spend log, %d on the node; want 3 and 3", succeeded(log), len(added))
+	}
 }
 
 // A redirect to another host is followed with -L and never carries the
