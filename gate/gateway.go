@@ -53,17 +53,19 @@ type Options struct {
 // quotas in the store and proxies what is paid for. It is an http.Handler
 // for the public listener; AdminHandler serves the operator's API.
 type Gateway struct {
-	cfg           Config
-	routes        []*route
-	invoices      InvoiceSource
-	store         Store
-	minter        l402.Minter
-	verifier      l402.Verifier
-	log           *slog.Logger
-	now           func() time.Time
-	limiter       *ipLimiter
-	revoked       *tokenSet
-	sold          *tokenSet
+	cfg      Config
+	routes   []*route
+	invoices InvoiceSource
+	store    Store
+	minter   l402.Minter
+	verifier l402.Verifier
+	log      *slog.Logger
+	now      func() time.Time
+	limiter  *ipLimiter
+	revoked  *tokenSet
+	sold     *tokenSet
+	// verified is nil unless root keys are derived (see verifiedCache).
+	verified      *verifiedCache
 	metrics       *metrics
 	registry      *prometheus.Registry
 	manifest      manifestDoc
@@ -98,6 +100,9 @@ func New(opts Options) (*Gateway, error) {
 		registry:      opts.Registry,
 		transport:     newUpstreamTransport(),
 		tokenIDHeader: http.CanonicalHeaderKey(cfg.TokenIDHeader),
+	}
+	if _, derived := opts.Keys.(*l402.DerivedRootKeys); derived {
+		g.verified = newVerifiedCache()
 	}
 	if g.log == nil {
 		g.log = slog.New(slog.DiscardHandler)
@@ -275,17 +280,13 @@ func (g *Gateway) authorize(ctx context.Context, r *http.Request, rt *route) (l4
 	if err := checkCredentialSize(r.Header); err != nil {
 		return l402.TokenID{}, false, err
 	}
-	cred, err := l402.ParseCredential(r.Header)
-	if err != nil {
-		return l402.TokenID{}, false, err
-	}
 	now := g.now()
 	satisfiers, err := rt.satisfiers(r, now)
 	if err != nil {
 		return l402.TokenID{}, false, err
 	}
 	start := time.Now()
-	tok, err := g.verifier.Verify(ctx, cred, satisfiers...)
+	tok, err := g.verify(ctx, r.Header, satisfiers)
 	g.metrics.verifySeconds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		return l402.TokenID{}, false, err
@@ -309,6 +310,42 @@ func (g *Gateway) authorize(ctx context.Context, r *http.Request, rt *route) (l4
 	g.recordSale(ctx, tok, rt, now)
 	g.metrics.verified(rt)
 	return id, limit > 0, nil
+}
+
+// verify checks the request's credential against satisfiers. A single
+// Authorization value verified before skips decoding and the signature
+// check; its caveats are checked against this request all the same.
+func (g *Gateway) verify(ctx context.Context, h http.Header, satisfiers []l402.Satisfier) (l402.Token, error) {
+	var key string
+	if auth := h[l402.HeaderAuthorization]; g.verified != nil && len(auth) == 1 && l402Scheme(auth[0]) {
+		key = auth[0]
+		if tok, ok := g.verified.get(key); ok {
+			if err := l402.CheckCaveats(tok.Caveats, satisfiers...); err != nil {
+				return l402.Token{}, err
+			}
+			return tok, nil
+		}
+	}
+	cred, err := l402.ParseCredential(h)
+	if err != nil {
+		return l402.Token{}, err
+	}
+	tok, err := g.verifier.Verify(ctx, cred, satisfiers...)
+	if err != nil {
+		return l402.Token{}, err
+	}
+	if key != "" {
+		g.verified.put(key, tok)
+	}
+	return tok, nil
+}
+
+// l402Scheme reports whether an Authorization value is an L402 or LSAT
+// credential. Only then is the value itself the credential ParseCredential
+// uses (another scheme, "Bearer ...", makes it fall back on the Macaroon
+// headers), and so a sound cache key.
+func l402Scheme(v string) bool {
+	return len(v) > 5 && v[4] == ' ' && (strings.EqualFold(v[:4], l402.SchemeL402) || strings.EqualFold(v[:4], l402.SchemeLSAT))
 }
 
 // recordSale records a token's sale at its first verified use on this

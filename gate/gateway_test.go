@@ -235,6 +235,41 @@ func TestUpstreamSeesTokenNotCredential(t *testing.T) {
 	}
 }
 
+// TestVerifiedCacheKeyedOnCredential: a credential verified once is
+// remembered by its Authorization value only when that value is the
+// credential. Another scheme's value next to a Macaroon header must not
+// become a key that admits requests without the macaroon.
+func TestVerifiedCacheKeyedOnCredential(t *testing.T) {
+	h := newHarness(t, nil)
+	tk := h.buy("/paid")
+	hexForm, err := l402.FormatMacaroonHeader(tk.cred())
+	if err != nil {
+		t.Fatal(err)
+	}
+	bearer := http.Header{"Authorization": {"Bearer shared-api-key"}}
+	withMacaroon := http.Header{"Authorization": bearer["Authorization"], "Macaroon": {hexForm}}
+	if resp, _ := h.get("/paid", withMacaroon); resp.StatusCode != 200 {
+		t.Fatalf("Bearer plus Macaroon: %d, want 200", resp.StatusCode)
+	}
+	if resp, _ := h.get("/paid", bearer); resp.StatusCode != 402 {
+		t.Fatalf("the Bearer value alone: %d, want 402", resp.StatusCode)
+	}
+	// The L402 value itself, verified once, is checked against each
+	// request's caveats: a cached token is still refused elsewhere.
+	for range 2 {
+		if resp, _ := h.get("/paid", tk.auth(t)); resp.StatusCode != 200 {
+			t.Fatalf("paid: %d", resp.StatusCode)
+		}
+	}
+	if resp, _ := h.get("/other", tk.auth(t)); resp.StatusCode != 402 {
+		t.Fatalf("cached token on another service: %d, want 402", resp.StatusCode)
+	}
+	h.revoke(tk.id.TokenID)
+	if resp, _ := h.get("/paid", tk.auth(t)); resp.StatusCode != 402 {
+		t.Fatalf("cached token after revocation: %d, want 402", resp.StatusCode)
+	}
+}
+
 func TestQuota(t *testing.T) {
 	h := newHarness(t, nil)
 	tk := h.buy("/quota")
