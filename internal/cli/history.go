@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"text/tabwriter"
 	"time"
@@ -52,15 +53,18 @@ pending (outcome not known yet).`,
 			if err := opts.resolve(cmd); err != nil {
 				return err
 			}
+			var payments []client.Payment
 			store, err := opts.open(cmd.Context())
-			if err != nil {
+			switch {
+			case errors.Is(err, errNoBuyerData):
+			case err != nil:
 				return err
-			}
-			defer store.Close()
-			q := client.PaymentQuery{Since: opts.Since, Host: opts.Host, Limit: opts.Limit}
-			payments, err := store.Payments(cmd.Context(), q)
-			if err != nil {
-				return err
+			default:
+				defer store.Close()
+				q := client.PaymentQuery{Since: opts.Since, Host: opts.Host, Limit: opts.Limit}
+				if payments, err = store.Payments(cmd.Context(), q); err != nil {
+					return err
+				}
 			}
 			if payments == nil {
 				payments = []client.Payment{}

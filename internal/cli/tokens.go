@@ -5,6 +5,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"text/tabwriter"
 	"time"
 
@@ -43,9 +46,18 @@ func (o *buyerOptions) resolve(cmd *cobra.Command) error {
 
 func (o *buyerOptions) wantJSON() bool { return wantJSON(o.IO, o.JSON, o.JSONSet) }
 
-// open opens the buyer's store for reading or editing.
+// errNoBuyerData means the data directory has no buyer's store yet:
+// nothing was ever bought there.
+var errNoBuyerData = errors.New("nothing bought yet")
+
+// open opens the buyer's store for reading or editing. It does not create
+// one: looking at tokens or history must not leave files behind.
 func (o *buyerOptions) open(ctx context.Context) (*sqlite.BuyerStore, error) {
-	return openBuyerStore(ctx, o.DataDir)
+	path := filepath.Join(o.DataDir, buyerStoreFile)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("cli: no tokens or payments in %s: %w", o.DataDir, errNoBuyerData)
+	}
+	return sqlite.OpenBuyerStore(ctx, path)
 }
 
 func newCmdTokens(io *IO) *cobra.Command {
@@ -89,14 +101,17 @@ func newCmdTokensList(opts *buyerOptions) *cobra.Command {
 			if err := opts.resolve(cmd); err != nil {
 				return err
 			}
+			var toks []client.Token
 			store, err := opts.open(cmd.Context())
-			if err != nil {
+			switch {
+			case errors.Is(err, errNoBuyerData):
+			case err != nil:
 				return err
-			}
-			defer store.Close()
-			toks, err := store.Tokens(cmd.Context())
-			if err != nil {
-				return err
+			default:
+				defer store.Close()
+				if toks, err = store.Tokens(cmd.Context()); err != nil {
+					return err
+				}
 			}
 			views := make([]tokenView, len(toks))
 			now := time.Now()

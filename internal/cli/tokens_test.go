@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -158,8 +159,22 @@ func TestHistory(t *testing.T) {
 		!strings.Contains(table, "spent 20 sat plus 2 sat in fees over 2 payments shown") {
 		t.Fatalf("history on a terminal:\n%s", table)
 	}
-	empty, _, _ := run(t, true, "history", "--data-dir", t.TempDir())
+	// Looking at an empty data directory shows nothing and creates nothing.
+	emptyDir := t.TempDir()
+	for _, args := range [][]string{{"history"}, {"tokens", "list"}} {
+		out, stderr, code := run(t, false, append(args, "--data-dir", emptyDir)...)
+		if code != ExitOK || strings.TrimSpace(out) != "[]" {
+			t.Fatalf("%v on an empty directory: exit %d, %q %q", args, code, out, stderr)
+		}
+	}
+	empty, _, _ := run(t, true, "history", "--data-dir", emptyDir)
 	if empty != "no payments\n" {
 		t.Fatalf("empty history = %q", empty)
+	}
+	if _, stderr, code := run(t, false, "tokens", "show", strings.Repeat("ab", 32), "--data-dir", emptyDir); code != ExitError || !strings.Contains(stderr, "nothing bought yet") {
+		t.Fatalf("tokens show in an empty directory: exit %d, %q", code, stderr)
+	}
+	if entries, _ := os.ReadDir(emptyDir); len(entries) != 0 {
+		t.Fatalf("reading left %d files in the data directory", len(entries))
 	}
 }
