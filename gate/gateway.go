@@ -202,7 +202,7 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// A client must not be able to name the token its request pays with.
-	r.Header.Del(g.tokenIDHeader)
+	dropHeaderLoose(r.Header, g.tokenIDHeader)
 	if !cleanPath(r.URL.Path) {
 		g.metrics.request(nil, http.StatusBadRequest)
 		writeText(w, http.StatusBadRequest, "bad request: the path must be absolute, without . or .. segments or doubled slashes")
@@ -235,6 +235,28 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r = r.WithContext(context.WithValue(r.Context(), chargedKey{}, id))
 	}
 	rt.proxy.ServeHTTP(sw, r)
+}
+
+// dropHeaderLoose deletes every header whose name equals name ignoring
+// case and treating '_' as '-': upstreams behind CGI, WSGI or nginx read
+// X_L402_Token_Id as X-L402-Token-Id.
+func dropHeaderLoose(h http.Header, name string) {
+	for k := range h {
+		if len(k) != len(name) {
+			continue
+		}
+		same := true
+		for i := 0; i < len(k) && same; i++ {
+			a, b := k[i], name[i]
+			if a == '_' {
+				a = '-'
+			}
+			same = a == b || a|0x20 == b|0x20 && a|0x20 >= 'a' && a|0x20 <= 'z'
+		}
+		if same {
+			delete(h, k)
+		}
+	}
 }
 
 func (g *Gateway) match(r *http.Request) *route {

@@ -221,14 +221,15 @@ func TestUpstreamSeesTokenNotCredential(t *testing.T) {
 		}
 	}
 
-	// A free route passes the client's own headers, minus a claimed id.
-	resp, _ = h.get("/free", http.Header{"X-L402-Token-Id": {"spoofed"}, "Authorization": {"Bearer upstream-key"}})
+	// A free route passes the client's own headers, minus a claimed id,
+	// also spelt with underscores, which CGI-style upstreams read alike.
+	resp, _ = h.get("/free", http.Header{"X-L402-Token-Id": {"spoofed"}, "X_l402_token_id": {"spoofed"}, "Authorization": {"Bearer upstream-key"}})
 	if resp.StatusCode != 200 {
 		t.Fatalf("free: status %d", resp.StatusCode)
 	}
 	got = h.up.last(t).header
-	if got.Get("X-L402-Token-Id") != "" {
-		t.Error("a spoofed token id reached the upstream through a free route")
+	if got.Get("X-L402-Token-Id") != "" || got.Get("X_l402_token_id") != "" {
+		t.Errorf("a spoofed token id reached the upstream through a free route: %v", got)
 	}
 	if got.Get("Authorization") != "Bearer upstream-key" {
 		t.Error("a free route must pass the client's own Authorization")
