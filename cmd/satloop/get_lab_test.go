@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -698,5 +699,50 @@ func TestGetPaidButRefused(t *testing.T) {
 	}
 	if added := newPayments(t, before); len(added) != 1 {
 		t.Fatalf("the agent node made %d payments, want 1", len(added))
+	}
+}
+
+// A seller that takes the money and keeps answering 402: satloop pays once
+// (a real payment, on the node), reports it with exit 6 and the payment
+// hash, and does not pay in a loop.
+func TestGetStill402AfterPaying(t *testing.T) {
+	seller := labtest.Conn(t, lab.Seller)
+	var challenges atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inv, err := seller.CreateInvoice(r.Context(), lightning.InvoiceRequest{Amount: money.Sats(10), Memo: "greedy", Expiry: time.Hour})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		challenges.Add(1)
+		challenge, err := l402.FormatChallenge(mint(t, inv.Hash), inv.PaymentRequest)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("WWW-Authenticate", challenge)
+		w.WriteHeader(http.StatusPaymentRequired)
+	}))
+	t.Cleanup(srv.Close)
+	b := newBuyer(t)
+	before := agentPayments(t)
+
+	rec := b.getJSON(exitPaidNothing, srv.URL+"/greedy/thing")
+	if !rec.Payment.Paid || rec.Payment.Amount != money.Sats(10) || rec.Error == nil {
+		t.Fatalf("record = %+v, want a paid request reported as such", rec)
+	}
+	t.Logf("reported: %s", rec.Error.Message)
+	if !strings.Contains(rec.Error.Message, rec.Payment.PaymentHash.String()) {
+		t.Fatalf("the report %q does not name the payment hash", rec.Error.Message)
+	}
+	if n := challenges.Load(); n != 2 {
+		t.Fatalf("the seller issued %d challenges, want 2 (the first request and the paid retry)", n)
+	}
+	added := newPayments(t, before)
+	if len(added) != 1 || added[0].Hash != rec.Payment.PaymentHash.String() {
+		t.Fatalf("the agent node made payments %+v, want exactly the one reported", added)
+	}
+	if log := b.history(); len(log) != 1 || succeeded(log) != 1 {
+		t.Fatalf("spend log = %+v, want the one payment", log)
 	}
 }
