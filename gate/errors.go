@@ -17,6 +17,7 @@ var (
 	errStoreUnavailable = errors.New("the gateway's store is unavailable")
 	errUpstream         = errors.New("the upstream did not answer")
 	errBadRequest       = errors.New("bad request")
+	errNoRoute          = errors.New("no route for this request")
 )
 
 // rateLimitedError says how long until the client may get a challenge.
@@ -44,7 +45,9 @@ type response struct {
 //	expired, revoked, over its quota, unknown            402 + fresh challenge
 //	malformed, unknown identifier version, forged,
 //	tampered, widened by attenuation, wrong preimage     401 + fresh challenge
-//	a bad number for a constraint (?limit=abc)           400
+//	a bad number for a constraint (?limit=abc), a path
+//	with . or .. segments or doubled slashes              400
+//	no route matches                                     404
 //	challenge refused by the per-address limit           429 + Retry-After
 //	node cannot create an invoice, store unreachable     503 + Retry-After
 //	upstream unreachable                                 502
@@ -67,6 +70,8 @@ func responseFor(err error) response {
 		return response{status: http.StatusServiceUnavailable, reason: "store_unavailable", body: "temporarily unavailable: try again later"}
 	case errors.Is(err, errUpstream):
 		return response{status: http.StatusBadGateway, reason: "upstream_unavailable", body: "bad gateway: the upstream did not answer"}
+	case errors.Is(err, errNoRoute):
+		return response{status: http.StatusNotFound, reason: "no_route", body: errNoRoute.Error()}
 	case errors.Is(err, errBadRequest):
 		return response{status: http.StatusBadRequest, reason: "bad_request", body: err.Error()}
 	case errors.Is(err, l402.ErrNoCredential):

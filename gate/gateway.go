@@ -204,14 +204,15 @@ func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// A client must not be able to name the token its request pays with.
 	dropHeaderLoose(r.Header, g.tokenIDHeader)
 	if !cleanPath(r.URL.Path) {
+		err := fmt.Errorf("%w: the path must be absolute, without . or .. segments or doubled slashes", errBadRequest)
 		g.metrics.request(nil, http.StatusBadRequest)
-		writeText(w, http.StatusBadRequest, "bad request: the path must be absolute, without . or .. segments or doubled slashes")
+		g.writeError(w, responseFor(err), err)
 		return
 	}
 	rt := g.match(r)
 	if rt == nil {
 		g.metrics.request(nil, http.StatusNotFound)
-		writeText(w, http.StatusNotFound, "no route for this request")
+		g.writeError(w, responseFor(errNoRoute), errNoRoute)
 		return
 	}
 	sw := newStatusWriter(w)

@@ -124,6 +124,7 @@ func TestResponseFor(t *testing.T) {
 		{errStoreUnavailable, 503, false},
 		{errUpstream, 502, false},
 		{errBadRequest, 400, false},
+		{errNoRoute, 404, false},
 		{ErrRevoked, 402, true},
 		{ErrQuotaExhausted, 402, true},
 	} {
