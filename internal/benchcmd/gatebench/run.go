@@ -36,6 +36,7 @@ const (
 	nameUpstream = "upstream (direct)"
 	nameProxy    = "ReverseProxy (default transport)"
 	nameTuned    = "ReverseProxy (tuned transport)"
+	namePooled   = "ReverseProxy (tuned + BufferPool)"
 	nameAperture = "Aperture " + lab.ApertureVersion
 	nameGate     = "satloop gate"
 )
@@ -88,6 +89,11 @@ func run(ctx context.Context, o options, stdout io.Writer) (err error) {
 		return err
 	}
 	targets = append(targets, target{name: nameTuned, url: tunedURL, pid: tunedCmd.Process.Pid})
+	pooledCmd, pooledURL, err := procs.start(ctx, "proxy-pooled", o.proxyBin, []string{"-upstream", upstreamURL, "-tuned", "-buffer-pool"}, nil, workDir, true)
+	if err != nil {
+		return err
+	}
+	targets = append(targets, target{name: namePooled, url: pooledURL, pid: pooledCmd.Process.Pid})
 
 	agent, err := network.Conn(ctx, lab.Agent)
 	if err != nil {
