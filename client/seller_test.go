@@ -50,8 +50,10 @@ type testSeller struct {
 	refusePaid bool
 	// hugeChallenge pads the WWW-Authenticate header past any sane size.
 	hugeChallenge bool
-	// stall never answers until the client gives up.
-	stall bool
+	// stall never answers until the client gives up; stallPaid does
+	// that to requests with a credential only.
+	stall     bool
+	stallPaid atomic.Bool
 	// payDelay slows down payments through /pay, widening the window in
 	// which a second buyer could pay too.
 	payDelay time.Duration
@@ -158,6 +160,10 @@ func (s *testSeller) handleResource(w http.ResponseWriter, r *http.Request) {
 	cred, err := l402.ParseCredential(r.Header)
 	if err == nil {
 		s.withCred.Add(1)
+		if s.stallPaid.Load() {
+			<-r.Context().Done()
+			return
+		}
 		_, err = s.verifier.Verify(r.Context(), cred, l402.RequestSatisfiers("api", "", time.Now())...)
 		switch {
 		case err == nil && s.reject401.Add(-1) >= 0:

@@ -577,3 +577,25 @@ func TestPayRequestCarriesPolicy(t *testing.T) {
 		}
 	}
 }
+
+// TestStallAfterPayingKeepsToken: a server that takes the money and then
+// stalls costs the caller its timeout, not a second payment: the token is
+// stored before the retry, and the next call uses it.
+func TestStallAfterPayingKeepsToken(t *testing.T) {
+	s := newTestSeller(t)
+	s.stallPaid.Store(true)
+	b := newBuyer(t, s)
+	ctx, cancel := context.WithTimeout(t.Context(), 500*time.Millisecond)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.url("/v1/a"), nil)
+	_, _, rec, err := b.do(t, req)
+	if !errors.Is(err, context.DeadlineExceeded) || !rec.Paid {
+		t.Fatalf("error %v, paid %v: want a deadline after paying", err, rec.Paid)
+	}
+	b.assertPaid(t, 1)
+	s.stallPaid.Store(false)
+	if _, _, rec, err := b.get(t, s.url("/v1/a")); err != nil || !rec.TokenReused || rec.Paid {
+		t.Fatalf("next call: %v %+v", err, rec)
+	}
+	b.assertPaid(t, 1)
+}
