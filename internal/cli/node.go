@@ -28,19 +28,28 @@ type nodeOptions struct {
 }
 
 // addNodeFlags registers the node flags on cmd. Each flag falls back on an
-// environment variable, so that agents configure a node once.
+// environment variable, so that agents configure a node once. The
+// environment is read when the command runs, not as the flag's default:
+// --help prints defaults, and an lndconnect URI holds the node macaroon.
 func addNodeFlags(cmd *cobra.Command, o *nodeOptions, labNode string) {
 	o.labNode = labNode
 	f := cmd.Flags()
-	f.StringVar(&o.lndconnect, "lndconnect", os.Getenv("SATLOOP_LNDCONNECT"), "lndconnect:// URI of the node (env SATLOOP_LNDCONNECT)")
-	f.StringVar(&o.host, "lnd-host", os.Getenv("SATLOOP_LND_HOST"), "lnd gRPC host:port (env SATLOOP_LND_HOST)")
-	f.StringVar(&o.tlsCertPath, "lnd-tlscert", os.Getenv("SATLOOP_LND_TLSCERT"), "lnd's tls.cert (env SATLOOP_LND_TLSCERT)")
-	f.StringVar(&o.macaroonPath, "lnd-macaroon", os.Getenv("SATLOOP_LND_MACAROON"), "lnd macaroon file (env SATLOOP_LND_MACAROON)")
+	f.StringVar(&o.lndconnect, "lndconnect", "", "lndconnect:// URI of the node (env SATLOOP_LNDCONNECT)")
+	f.StringVar(&o.host, "lnd-host", "", "lnd gRPC host:port (env SATLOOP_LND_HOST)")
+	f.StringVar(&o.tlsCertPath, "lnd-tlscert", "", "lnd's tls.cert (env SATLOOP_LND_TLSCERT)")
+	f.StringVar(&o.macaroonPath, "lnd-macaroon", "", "lnd macaroon file (env SATLOOP_LND_MACAROON)")
 	f.StringVar(&o.labDir, "lab-dir", "", "lab state directory used when no node is given (default $SATLOOP_LAB_DIR or the user's state dir)")
 }
 
-// config resolves the flags to an lnd configuration.
+// config resolves the flags, then the environment, to an lnd
+// configuration.
 func (o *nodeOptions) config() (lnd.Config, error) {
+	if o.lndconnect == "" && o.host == "" && o.tlsCertPath == "" && o.macaroonPath == "" {
+		o.lndconnect = os.Getenv("SATLOOP_LNDCONNECT")
+		o.host = os.Getenv("SATLOOP_LND_HOST")
+		o.tlsCertPath = os.Getenv("SATLOOP_LND_TLSCERT")
+		o.macaroonPath = os.Getenv("SATLOOP_LND_MACAROON")
+	}
 	switch {
 	case o.lndconnect != "":
 		if o.host != "" || o.tlsCertPath != "" || o.macaroonPath != "" {
