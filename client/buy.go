@@ -39,20 +39,30 @@ func (x *exchange) acquire(ch *l402.Challenge, rejected l402.TokenID) (held *hel
 	}
 	tok, err := t.Store.Token(x.ctx, x.key.origin, x.key.scope)
 	switch {
-	case err == nil && tok.ID != rejected:
-		h, err := newHeld(tok)
-		if err != nil {
-			return nil, false, err
-		}
-		if h.usable(t.now()) {
-			t.remember(x.key, h)
-			if recovered[tok.PaymentHash] {
-				x.rec.Recovered = true
-				x.rec.PaymentHash = tok.PaymentHash
+	case err == nil:
+		if tok.ID != rejected {
+			h, err := newHeld(tok)
+			if err != nil {
+				return nil, false, err
 			}
-			return h, false, nil
+			if h.usable(t.now()) {
+				t.remember(x.key, h)
+				if recovered[tok.PaymentHash] {
+					x.rec.Recovered = true
+					x.rec.PaymentHash = tok.PaymentHash
+				}
+				return h, false, nil
+			}
 		}
-	case err != nil && !errors.Is(err, ErrNotFound):
+		if tok.Refused() {
+			// The last purchase for this scope was refused after payment,
+			// and its token has expired since: the user decides.
+			x.rec.TokenID = tok.ID
+			t.log().Warn("client: not buying for a scope whose last token the seller refused after payment",
+				"host", x.rec.Host, "token_id", tok.ID, "payment_hash", tok.PaymentHash)
+			return nil, false, newSellerRefusedError(tok, x.rec.Host, 0)
+		}
+	case !errors.Is(err, ErrNotFound):
 		return nil, false, fmt.Errorf("client: read the token for %s%s: %w", x.key.origin, x.key.scope, err)
 	}
 

@@ -3,8 +3,10 @@ package client
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/satloop/satloop/l402"
+	"github.com/satloop/satloop/money"
 )
 
 // Reasons the Transport refuses to pay. A *RefusedError wraps exactly one,
@@ -46,6 +48,11 @@ var (
 	// ErrPaidButRefused: the server still refused after being paid. See
 	// PaidButRefusedError.
 	ErrPaidButRefused = errors.New("client: server refused the request after payment")
+	// ErrSellerRefusedPaid: the scope's token was paid for, the seller
+	// refused it and has served nothing for it since, so the Transport
+	// buys no other for the scope until the token is deleted. Nothing was
+	// paid for this request. See SellerRefusedError.
+	ErrSellerRefusedPaid = errors.New("client: seller refused a token it was paid for; not buying another")
 	// ErrPaymentFailed: the payer reported a final failure; nothing was
 	// spent. The payer's error is wrapped too.
 	ErrPaymentFailed = errors.New("client: payment failed")
@@ -88,7 +95,10 @@ func (e *RefusedError) Unwrap() []error {
 
 // PaidButRefusedError is a server that answered 401 or 402 to the request
 // carrying the token just paid for. The money is spent: Receipt says what
-// was paid, so the buyer can complain with proof (the payment hash).
+// was paid, so the buyer can complain with proof (the payment hash), and
+// Receipt.TokenID names the token, now kept marked refused: later requests
+// to its scope present it again but buy nothing (ErrSellerRefusedPaid)
+// until it is deleted.
 type PaidButRefusedError struct {
 	StatusCode int
 	Receipt    Receipt
@@ -101,6 +111,46 @@ func (e *PaidButRefusedError) Error() string {
 
 // Unwrap makes errors.Is(err, ErrPaidButRefused) true.
 func (e *PaidButRefusedError) Unwrap() error { return ErrPaidButRefused }
+
+// SellerRefusedError is a request to a scope whose token was paid for and
+// then refused by the seller (see Transport). Nothing was paid for this
+// request, and nothing will be for the scope until the token is deleted
+// (Store.DeleteToken; 'satloop tokens rm TOKEN-ID').
+type SellerRefusedError struct {
+	// TokenID names the refused token: the one to delete.
+	TokenID     l402.TokenID
+	PaymentHash l402.PaymentHash
+	Host        string
+	Origin      string
+	Scope       string
+	// Price and Fee are what the token cost.
+	Price, Fee money.MilliSat
+	// RefusedAt is when the seller refused it after payment.
+	RefusedAt time.Time
+	// StatusCode is the seller's answer to this request's presentation
+	// of the token (401 or 402); 0 when the token was not sent, having
+	// expired.
+	StatusCode int
+}
+
+func newSellerRefusedError(tok Token, host string, status int) *SellerRefusedError {
+	return &SellerRefusedError{
+		TokenID: tok.ID, PaymentHash: tok.PaymentHash, Host: host, Origin: tok.Origin, Scope: tok.Scope,
+		Price: tok.Price, Fee: tok.Fee, RefusedAt: tok.RefusedAt, StatusCode: status,
+	}
+}
+
+func (e *SellerRefusedError) Error() string {
+	msg := fmt.Sprintf("%s: %s was paid %s (fee %s, payment hash %s) for token %s and refused it",
+		ErrSellerRefusedPaid, e.Host, e.Price, e.Fee, e.PaymentHash, e.TokenID)
+	if e.StatusCode != 0 {
+		msg += fmt.Sprintf(" again (%d)", e.StatusCode)
+	}
+	return msg + fmt.Sprintf("; nothing more is paid for %s%s until that token is deleted", e.Origin, e.Scope)
+}
+
+// Unwrap makes errors.Is(err, ErrSellerRefusedPaid) true.
+func (e *SellerRefusedError) Unwrap() error { return ErrSellerRefusedPaid }
 
 // PaymentError is a payment that was attempted and did not succeed (final
 // failure), or whose outcome is not known yet (in flight).

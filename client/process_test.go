@@ -1,6 +1,7 @@
 package client_test
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,7 +20,7 @@ import (
 // Child processes are this test binary run again with -test.run naming
 // TestChildProcess and the job in the environment.
 const (
-	envChild  = "SATLOOP_CLIENT_TEST_CHILD" // "buy" or "crash"
+	envChild  = "SATLOOP_CLIENT_TEST_CHILD" // "buy", "crash" or "refused"
 	envSeller = "SATLOOP_CLIENT_TEST_SELLER"
 	envDB     = "SATLOOP_CLIENT_TEST_DB"
 	envStart  = "SATLOOP_CLIENT_TEST_START" // Unix ns at which to start
@@ -149,6 +150,19 @@ func TestChildProcess(t *testing.T) {
 			return p, err
 		}
 		t.Fatalf("survived the payment: %v", get())
+	case "refused":
+		// The seller refuses what it is paid for: every request ends
+		// refused, and the parent counts what was paid.
+		time.Sleep(time.Until(time.Unix(0, startNS)))
+		var wg sync.WaitGroup
+		for range childBuyers {
+			wg.Go(func() {
+				if err := get(); !errors.Is(err, client.ErrPaidButRefused) && !errors.Is(err, client.ErrSellerRefusedPaid) {
+					t.Errorf("error %v, want ErrPaidButRefused or ErrSellerRefusedPaid", err)
+				}
+			})
+		}
+		wg.Wait()
 	case "buy":
 		time.Sleep(time.Until(time.Unix(0, startNS)))
 		var wg sync.WaitGroup

@@ -47,7 +47,7 @@ type testSeller struct {
 	mismatch bool             // the invoice pays another hash than the token's
 	validFor time.Duration    // api_valid_until caveat; 0 = none
 	// refusePaid answers 402 even to valid credentials.
-	refusePaid bool
+	refusePaid atomic.Bool
 	// hugeChallenge pads the WWW-Authenticate header past any sane size.
 	hugeChallenge bool
 	// stall never answers until the client gives up; stallPaid does
@@ -172,7 +172,7 @@ func (s *testSeller) handleResource(w http.ResponseWriter, r *http.Request) {
 		case err == nil && s.redirect != "":
 			http.Redirect(w, r, s.redirect, http.StatusFound)
 			return
-		case err == nil && !s.refusePaid:
+		case err == nil && !s.refusePaid.Load():
 			body, _ := io.ReadAll(r.Body)
 			s.lastBody.Store(string(body))
 			s.served.Add(1)

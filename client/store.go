@@ -29,6 +29,15 @@ type Store interface {
 	// DeleteToken forgets a token; an unknown id returns an error wrapping
 	// ErrNotFound.
 	DeleteToken(ctx context.Context, id l402.TokenID) error
+	// MarkAccepted records that the seller served a request carrying
+	// token id: AcceptedAt is set to at unless already set, and RefusedAt
+	// is cleared. An unknown id returns an error wrapping ErrNotFound.
+	MarkAccepted(ctx context.Context, id l402.TokenID, at time.Time) error
+	// MarkRefused records that the seller refused token id, paid for and
+	// not served since, at at (RefusedAt). The mark stays until
+	// MarkAccepted clears it or the token is deleted. An unknown id
+	// returns an error wrapping ErrNotFound.
+	MarkRefused(ctx context.Context, id l402.TokenID, at time.Time) error
 
 	// BeginPayment records p, whose Status must be PaymentPending, before
 	// anything is paid. A payment for the same hash already pending or
@@ -92,7 +101,19 @@ type Token struct {
 	// ValidUntil is the earliest <service>_valid_until caveat of the
 	// token; zero when it has none. The token is never sent after it.
 	ValidUntil time.Time `json:"valid_until,omitzero"`
+	// AcceptedAt is when the seller first served a request carrying the
+	// token; zero while it never has.
+	AcceptedAt time.Time `json:"accepted_at,omitzero"`
+	// RefusedAt is when the seller refused the token although it was paid
+	// for and had never served it (or not since its last refusal); zero
+	// when it is not so marked. The Transport buys nothing more for the token's scope while
+	// a marked token is held (see Transport).
+	RefusedAt time.Time `json:"refused_at,omitzero"`
 }
+
+// Refused reports whether the token is marked refused: paid for, refused
+// by the seller, and not served since.
+func (t Token) Refused() bool { return !t.RefusedAt.IsZero() }
 
 // PaymentStatus is where a payment recorded by the buyer is in its life.
 type PaymentStatus string

@@ -36,12 +36,26 @@ type Payer interface {
 // the invoice is decoded and checked against Policy and the token before
 // anything is paid; then a pending payment is recorded, the invoice paid,
 // the token stored, and the request sent again, body included, with one
-// Authorization: L402 line. A token the server rejects (401 or 402) is
-// dropped and at most one new one bought for that request; a server that
-// refuses the token just paid for is reported (PaidButRefusedError), never
-// paid again. One purchase is made per scope at a time across goroutines
-// and processes sharing the Store, and a payment left pending by a crash
-// is resolved by hash before its scope is paid again.
+// Authorization: L402 line. One purchase is made per scope at a time
+// across goroutines and processes sharing the Store, and a payment left
+// pending by a crash is resolved by hash before its scope is paid again.
+//
+// What a refusal (401 or 402 to a request carrying a token) costs depends
+// on whether the seller has ever served that token:
+//   - A token it served before (since expired or revoked on its side) is
+//     dropped, and at most one new one is bought for the request.
+//   - A token it never served was paid for and got nothing: it is marked
+//     refused in the Store (Token.RefusedAt) and kept, and nothing more is
+//     bought for its scope while it is held. The request that just paid
+//     for it gets a *PaidButRefusedError; later ones get a
+//     *SellerRefusedError (ErrSellerRefusedPaid) and pay nothing, in this
+//     process or any other sharing the Store. A marked token is still
+//     presented while valid, and the first request it is served for
+//     (status below 400) clears the mark; once it has expired, a 402 to
+//     its scope is answered with the same error. Deleting the token
+//     (Store.DeleteToken, 'satloop tokens rm') lets the scope be bought
+//     again. So a seller that takes the money and refuses is paid once,
+//     not once per run.
 //
 // A request that already carries an Authorization header is the caller's
 // own business: it is passed to Base untouched, and a 402 to it is
@@ -81,6 +95,10 @@ type heldToken struct {
 	// preimage (secret). Shared by every request sending the token, and
 	// never modified.
 	auth []string
+	// served is true when the seller has served the token and not
+	// refused it since: a refusal then means it expired or was revoked,
+	// not that the seller took the money for nothing.
+	served bool
 }
 
 // usable reports whether the token may still be sent at now. A token is
@@ -192,6 +210,9 @@ func (x *exchange) run() (*http.Response, error) {
 		}
 		refused := resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusPaymentRequired
 		if held != nil && !refused {
+			if !held.served && resp.StatusCode < http.StatusBadRequest {
+				t.served(x.ctx, x.key, held)
+			}
 			x.rec.TokenID = held.tok.ID
 			x.rec.TokenReused = x.rec.TokenReused || !bought
 			x.body.close()
@@ -202,12 +223,21 @@ func (x *exchange) run() (*http.Response, error) {
 			return resp, nil
 		}
 		if held != nil {
-			if bought {
+			if bought || t.neverServed(x.ctx, held) {
+				// Paid for and never served: keep it, marked, so that no
+				// run pays this seller again for nothing.
 				drain(resp)
 				x.body.close()
-				t.log().Warn("client: server refused the request it was paid for",
-					"host", x.rec.Host, "status", resp.StatusCode, "payment_hash", x.rec.PaymentHash, "amount", x.rec.Amount)
-				return nil, &PaidButRefusedError{StatusCode: resp.StatusCode, Receipt: *x.rec}
+				x.rec.TokenID = held.tok.ID
+				tok := t.markRefused(x.ctx, x.key, held)
+				if bought {
+					t.log().Warn("client: server refused the request it was paid for; not buying for this scope again until the token is deleted",
+						"host", x.rec.Host, "status", resp.StatusCode, "payment_hash", x.rec.PaymentHash, "amount", x.rec.Amount, "token_id", tok.ID)
+					return nil, &PaidButRefusedError{StatusCode: resp.StatusCode, Receipt: *x.rec}
+				}
+				t.log().Warn("client: server refused a token it was paid for and never served; not buying another",
+					"host", x.rec.Host, "status", resp.StatusCode, "payment_hash", tok.PaymentHash, "token_id", tok.ID)
+				return nil, newSellerRefusedError(tok, x.rec.Host, resp.StatusCode)
 			}
 			rejected = held.tok.ID
 			t.forget(x.ctx, x.key, held)
@@ -346,7 +376,77 @@ func newHeld(tok Token) (*heldToken, error) {
 	if err != nil {
 		return nil, fmt.Errorf("client: token %s: %w", tok.ID, err)
 	}
-	return &heldToken{tok: tok, auth: []string{auth}}, nil
+	return &heldToken{tok: tok, auth: []string{auth}, served: isServed(tok)}, nil
+}
+
+// isServed reports whether the seller has served tok and not refused it
+// since.
+func isServed(tok Token) bool { return !tok.AcceptedAt.IsZero() && tok.RefusedAt.IsZero() }
+
+// replaceHeld swaps h in the cache for a copy holding tok, a newer state
+// of the same token, unless the cache already moved on to another.
+func (t *Transport) replaceHeld(key scopeKey, h *heldToken, tok Token) {
+	nh := &heldToken{tok: tok, auth: h.auth, served: isServed(tok)}
+	t.mu.Lock()
+	if cur := t.cache[key]; cur != nil && cur.tok.ID == tok.ID {
+		t.cache[key] = nh
+	}
+	t.mu.Unlock()
+}
+
+// served records that the seller served h, clearing any refused mark.
+// Once per token: the cached copy then says so.
+func (t *Transport) served(ctx context.Context, key scopeKey, h *heldToken) {
+	tok := h.tok
+	if tok.AcceptedAt.IsZero() {
+		tok.AcceptedAt = t.now()
+	}
+	if tok.Refused() {
+		t.log().Info("client: the seller served a token it had refused after payment; its scope may be bought again",
+			"origin", key.origin, "scope", key.scope, "token_id", tok.ID)
+	}
+	tok.RefusedAt = time.Time{}
+	// The mark must be written even if the caller gives up now.
+	if err := t.Store.MarkAccepted(context.WithoutCancel(ctx), tok.ID, tok.AcceptedAt); err != nil && !errors.Is(err, ErrNotFound) {
+		t.log().Warn("client: could not record that a token was served", "token_id", tok.ID, "err", err)
+	}
+	t.replaceHeld(key, h, tok)
+}
+
+// neverServed reports whether h, refused by the seller, was paid for and
+// never served. The Store has the last word: a token deleted there (the
+// user allowing the scope to be bought again) or served through another
+// process is an ordinary rejected token.
+func (t *Transport) neverServed(ctx context.Context, h *heldToken) bool {
+	if h.served {
+		return false
+	}
+	cur, err := t.Store.TokenByID(ctx, h.tok.ID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+		return false
+	case err != nil:
+		t.log().Warn("client: could not re-read a refused token; not buying another", "token_id", h.tok.ID, "err", err)
+		return true
+	}
+	return !isServed(cur)
+}
+
+// markRefused records that the seller refused h, a token paid for and
+// never served, and returns the token as marked.
+func (t *Transport) markRefused(ctx context.Context, key scopeKey, h *heldToken) Token {
+	tok := h.tok
+	if tok.Refused() {
+		return tok
+	}
+	tok.RefusedAt = t.now()
+	// Unrecorded, the mark would still hold for a token never served;
+	// recorded, it also holds once the token has expired.
+	if err := t.Store.MarkRefused(context.WithoutCancel(ctx), tok.ID, tok.RefusedAt); err != nil {
+		t.log().Warn("client: could not mark a token refused", "token_id", tok.ID, "err", err)
+	}
+	t.replaceHeld(key, h, tok)
+	return tok
 }
 
 func (t *Transport) remember(key scopeKey, h *heldToken) {

@@ -233,7 +233,7 @@ func TestPostBodyArrivesIntactOnPaidRetry(t *testing.T) {
 
 func TestPaidButRefusedIsReportedNotRepaid(t *testing.T) {
 	s := newTestSeller(t)
-	s.refusePaid = true
+	s.refusePaid.Store(true)
 	b := newBuyer(t, s)
 	_, _, rec, err := b.get(t, s.url("/v1/thing"))
 	var pbr *client.PaidButRefusedError

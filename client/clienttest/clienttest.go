@@ -29,6 +29,7 @@ func TestStore(t *testing.T, open func(t *testing.T) client.Store) {
 		{"SettleStoresToken", testSettleStoresToken},
 		{"OneTokenPerScope", testOneTokenPerScope},
 		{"DeleteToken", testDeleteToken},
+		{"MarkToken", testMarkToken},
 		{"BeginPaymentClaimsHashOnce", testBeginPaymentClaimsHashOnce},
 		{"BeginPaymentConcurrent", testBeginPaymentConcurrent},
 		{"EndPayment", testEndPayment},
@@ -105,7 +106,8 @@ func equalToken(t *testing.T, got, want client.Token) {
 	if got.ID != want.ID || got.PaymentHash != want.PaymentHash || got.Origin != want.Origin || got.Scope != want.Scope ||
 		string(got.Macaroon) != string(want.Macaroon) || got.Preimage != want.Preimage ||
 		got.Price != want.Price || got.Fee != want.Fee ||
-		!got.CreatedAt.Equal(want.CreatedAt) || !got.ValidUntil.Equal(want.ValidUntil) {
+		!got.CreatedAt.Equal(want.CreatedAt) || !got.ValidUntil.Equal(want.ValidUntil) ||
+		!got.AcceptedAt.Equal(want.AcceptedAt) || !got.RefusedAt.Equal(want.RefusedAt) {
 		t.Errorf("token read back differs:\n got %+v\nwant %+v", got, want)
 	}
 }
@@ -195,6 +197,93 @@ func testDeleteToken(t *testing.T, s client.Store) {
 	if p, err := s.Payment(ctx(t), f.pay.Hash); err != nil || p.Status != client.PaymentSucceeded {
 		t.Errorf("payment after its token was deleted: %+v, %v", p, err)
 	}
+}
+
+// testMarkToken: the refused and accepted marks are kept with the token,
+// read back by every lookup, and go away with it.
+func testMarkToken(t *testing.T, s client.Store) {
+	f := newFixture(t, "https://a.test:443", "/v1/", base)
+	mustBeginSettle(t, s, f)
+	want := f.tok
+	check := func(step string) {
+		t.Helper()
+		got, err := s.Token(ctx(t), want.Origin, want.Scope)
+		if err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		equalToken(t, got, want)
+		if got, err = s.TokenByID(ctx(t), want.ID); err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		equalToken(t, got, want)
+		all, err := s.Tokens(ctx(t))
+		if err != nil || len(all) != 1 {
+			t.Fatalf("%s: Tokens %d %v", step, len(all), err)
+		}
+		equalToken(t, all[0], want)
+		if got.Refused() != !want.RefusedAt.IsZero() {
+			t.Errorf("%s: Refused() = %v", step, got.Refused())
+		}
+	}
+	check("fresh token")
+
+	refused := base.Add(time.Minute)
+	if err := s.MarkRefused(ctx(t), f.tok.ID, refused); err != nil {
+		t.Fatal(err)
+	}
+	want.RefusedAt = refused
+	check("marked refused")
+
+	accepted := base.Add(2 * time.Minute)
+	if err := s.MarkAccepted(ctx(t), f.tok.ID, accepted); err != nil {
+		t.Fatal(err)
+	}
+	want.AcceptedAt, want.RefusedAt = accepted, time.Time{}
+	check("accepted clears the refusal")
+
+	if err := s.MarkAccepted(ctx(t), f.tok.ID, accepted.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	check("accepted again keeps the first time")
+
+	refused = base.Add(4 * time.Minute)
+	if err := s.MarkRefused(ctx(t), f.tok.ID, refused); err != nil {
+		t.Fatal(err)
+	}
+	want.RefusedAt = refused
+	check("refused after being accepted")
+
+	var unknown l402.TokenID
+	rand.Read(unknown[:])
+	if err := s.MarkRefused(ctx(t), unknown, refused); !errors.Is(err, client.ErrNotFound) {
+		t.Errorf("MarkRefused of an unknown token: %v, want ErrNotFound", err)
+	}
+	if err := s.MarkAccepted(ctx(t), unknown, accepted); !errors.Is(err, client.ErrNotFound) {
+		t.Errorf("MarkAccepted of an unknown token: %v, want ErrNotFound", err)
+	}
+
+	// The mark belongs to the token: the next purchase for the scope
+	// starts unmarked, and a deleted token keeps no mark.
+	fresh := newFixture(t, want.Origin, want.Scope, base.Add(time.Hour))
+	mustBeginSettle(t, s, fresh)
+	want = fresh.tok
+	check("replaced by a new purchase")
+	if err := s.DeleteToken(ctx(t), fresh.tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkRefused(ctx(t), fresh.tok.ID, refused); !errors.Is(err, client.ErrNotFound) {
+		t.Errorf("MarkRefused of a deleted token: %v, want ErrNotFound", err)
+	}
+
+	// A token stored with its marks keeps them.
+	marked := newFixture(t, want.Origin, "/v2/", base)
+	marked.tok.AcceptedAt, marked.tok.RefusedAt = base.Add(time.Minute), base.Add(2*time.Minute)
+	mustBeginSettle(t, s, marked)
+	got, err := s.TokenByID(ctx(t), marked.tok.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	equalToken(t, got, marked.tok)
 }
 
 func testBeginPaymentClaimsHashOnce(t *testing.T, s client.Store) {

@@ -54,6 +54,13 @@ var buyerMigrations = []string{
 	);
 	CREATE INDEX buyer_payments_by_time ON buyer_payments (created_us DESC);
 	CREATE INDEX buyer_payments_pending ON buyer_payments (status) WHERE status = 'pending';`,
+	// 2: whether the seller has served a token (accepted_us) or refused it
+	// after it was paid for (refused_us). Tokens bought before this
+	// version count as accepted: a refusal drops them and buys once, as
+	// it did when they were bought.
+	`ALTER TABLE buyer_tokens ADD COLUMN accepted_us INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE buyer_tokens ADD COLUMN refused_us INTEGER NOT NULL DEFAULT 0;
+	UPDATE buyer_tokens SET accepted_us = created_us;`,
 }
 
 // BuyerStore is the buyer's tokens and spend log (client.Store) in a SQLite
@@ -111,7 +118,7 @@ func fromMicros(us int64) time.Time {
 	return time.UnixMicro(us)
 }
 
-const tokenColumns = `token_id, payment_hash, origin, scope, macaroon, preimage, price_msat, fee_msat, created_us, valid_until_us`
+const tokenColumns = `token_id, payment_hash, origin, scope, macaroon, preimage, price_msat, fee_msat, created_us, valid_until_us, accepted_us, refused_us`
 
 type scanner interface{ Scan(dest ...any) error }
 
@@ -122,8 +129,10 @@ func scanToken(row scanner) (client.Token, error) {
 		preimage           []byte
 		price, fee         int64
 		created, validUtil int64
+		accepted, refused  int64
 	)
-	if err := row.Scan(&id, &hash, &tok.Origin, &tok.Scope, (*[]byte)(&tok.Macaroon), &preimage, &price, &fee, &created, &validUtil); err != nil {
+	if err := row.Scan(&id, &hash, &tok.Origin, &tok.Scope, (*[]byte)(&tok.Macaroon), &preimage, &price, &fee, &created, &validUtil,
+		&accepted, &refused); err != nil {
 		return client.Token{}, err
 	}
 	var err error
@@ -139,6 +148,7 @@ func scanToken(row scanner) (client.Token, error) {
 	copy(tok.Preimage[:], preimage)
 	tok.Price, tok.Fee = money.MilliSat(price), money.MilliSat(fee)
 	tok.CreatedAt, tok.ValidUntil = fromMicros(created), fromMicros(validUtil)
+	tok.AcceptedAt, tok.RefusedAt = fromMicros(accepted), fromMicros(refused)
 	return tok, nil
 }
 
@@ -192,6 +202,34 @@ func (s *BuyerStore) DeleteToken(ctx context.Context, id l402.TokenID) error {
 	return nil
 }
 
+// MarkAccepted implements client.Store.
+func (s *BuyerStore) MarkAccepted(ctx context.Context, id l402.TokenID, at time.Time) error {
+	return s.markToken(ctx, id, "accepted", `UPDATE buyer_tokens
+		SET accepted_us = CASE WHEN accepted_us = 0 THEN ? ELSE accepted_us END, refused_us = 0
+		WHERE token_id = ?`, micros(at), id.String())
+}
+
+// MarkRefused implements client.Store.
+func (s *BuyerStore) MarkRefused(ctx context.Context, id l402.TokenID, at time.Time) error {
+	return s.markToken(ctx, id, "refused", `UPDATE buyer_tokens SET refused_us = ? WHERE token_id = ?`, micros(at), id.String())
+}
+
+// markToken runs query, whose first argument is the mark's time: never
+// zero, which would read as no mark.
+func (s *BuyerStore) markToken(ctx context.Context, id l402.TokenID, mark, query string, at int64, args ...any) error {
+	if at == 0 {
+		return fmt.Errorf("sqlite: mark token %s %s: no time given", id, mark)
+	}
+	res, err := s.db.sql.ExecContext(ctx, query, append([]any{at}, args...)...)
+	if err != nil {
+		return fmt.Errorf("sqlite: mark token %s %s: %w", id, mark, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return fmt.Errorf("sqlite: no token %s: %w", id, client.ErrNotFound)
+	}
+	return nil
+}
+
 // BeginPayment implements client.Store: one statement inserts the pending
 // payment, or replaces a failed or unsent one, so that two buyers cannot
 // both claim a hash.
@@ -231,9 +269,10 @@ func (s *BuyerStore) SettlePayment(ctx context.Context, hash l402.PaymentHash, f
 			tok.Origin, tok.Scope, tok.ID.String()); err != nil {
 			return fmt.Errorf("sqlite: replace the token of %s%s: %w", tok.Origin, tok.Scope, err)
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO buyer_tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		_, err := tx.ExecContext(ctx, `INSERT INTO buyer_tokens (`+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			tok.ID.String(), tok.PaymentHash.String(), tok.Origin, tok.Scope, []byte(tok.Macaroon), tok.Preimage[:],
-			int64(tok.Price), int64(tok.Fee), micros(tok.CreatedAt), micros(tok.ValidUntil))
+			int64(tok.Price), int64(tok.Fee), micros(tok.CreatedAt), micros(tok.ValidUntil),
+			micros(tok.AcceptedAt), micros(tok.RefusedAt))
 		if err != nil {
 			return fmt.Errorf("sqlite: store token %s: %w", tok.ID, err)
 		}
