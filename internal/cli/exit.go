@@ -35,6 +35,8 @@ const (
 	// ExitPaidNothing means satloop paid and the server did not deliver:
 	// it answered 401/402 to the paid request, or 400 and above, or no
 	// response came after paying. The receipt (payment hash) is the proof.
+	// Also a request to a scope whose token was paid for and refused:
+	// nothing is paid for it until 'satloop tokens rm' deletes the token.
 	ExitPaidNothing ExitCode = 6
 	// ExitQuote means --quote showed the price; nothing was paid or
 	// fetched.
@@ -77,7 +79,7 @@ func exitCodeFor(err error) ExitCode {
 		return ExitUsage
 	case errors.Is(err, client.ErrQuoteOnly):
 		return ExitQuote
-	case errors.Is(err, client.ErrPaidButRefused), errors.As(err, &paidLost):
+	case errors.Is(err, client.ErrPaidButRefused), errors.Is(err, client.ErrSellerRefusedPaid), errors.As(err, &paidLost):
 		return ExitPaidNothing
 	case errors.As(err, &status):
 		if status.Paid {

@@ -342,7 +342,10 @@ func runGet(ctx context.Context, o *getOptions) error {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		if rec.Paid && !errors.Is(err, client.ErrPaidButRefused) {
+		switch {
+		case errors.Is(err, client.ErrPaidButRefused), errors.Is(err, client.ErrSellerRefusedPaid):
+			err = &refusedTokenError{TokenID: rec.TokenID, err: err}
+		case rec.Paid:
 			err = &paidNoResponseError{Receipt: *rec, err: err}
 		}
 		return o.fail(err, rec)
@@ -597,6 +600,21 @@ func (e *paidNoResponseError) Error() string {
 }
 
 func (e *paidNoResponseError) Unwrap() error { return e.err }
+
+// refusedTokenError is a seller that refused a token it was paid for:
+// the Transport keeps the token, marked, and pays that scope nothing more
+// until the user deletes it. The message says how.
+type refusedTokenError struct {
+	TokenID l402.TokenID
+	err     error
+}
+
+func (e *refusedTokenError) Error() string {
+	return fmt.Sprintf("%s; satloop pays nothing more for this path while it keeps token %s: run 'satloop tokens rm %s' to let it buy again",
+		e.err, e.TokenID, e.TokenID)
+}
+
+func (e *refusedTokenError) Unwrap() error { return e.err }
 
 // deliver writes the response where the options say and judges its status.
 func (o *getOptions) deliver(resp *http.Response, rec *client.Receipt) error {

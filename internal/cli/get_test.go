@@ -170,6 +170,8 @@ func TestExitCodeForGet(t *testing.T) {
 		// In flight outranks the unreachable node that left it so.
 		{"in flight, node gone", &client.PaymentError{Kind: client.ErrPaymentInFlight, Err: unreachable}, ExitInFlight},
 		{"paid but refused", &client.PaidButRefusedError{StatusCode: 402}, ExitPaidNothing},
+		{"seller refused a paid token", &client.SellerRefusedError{StatusCode: 402}, ExitPaidNothing},
+		{"seller refused a paid token, as get reports it", &refusedTokenError{err: &client.SellerRefusedError{}}, ExitPaidNothing},
 		{"paid then 500", &httpStatusError{Status: 500, Paid: true}, ExitPaidNothing},
 		{"paid then 404", &httpStatusError{Status: 404, Paid: true}, ExitPaidNothing},
 		// Paid, then the connection dropped: not a plain network error.
@@ -603,5 +605,56 @@ func TestGetErrorsHideTheQuery(t *testing.T) {
 	stdout, stderr, code := runGetWith(t, nil, t.TempDir(), "", "--json", "http://"+addr+"/x?api_key=SECRET")
 	if code != ExitNetwork || strings.Contains(stdout+stderr, "SECRET") {
 		t.Fatalf("exit %d; output mentions the query:\n%s\n%s", code, stdout, stderr)
+	}
+}
+
+// A seller that takes the money and refuses is paid by the first run only:
+// the next runs pay nothing, exit 6 and name the token to delete; tokens
+// list shows it refused; once deleted, the next run buys again.
+func TestGetSellerRefusingAfterPaymentIsPaidOnce(t *testing.T) {
+	s := newSeller(t, money.Sats(10))
+	s.refuseAfterPaying = true
+	payer := &fakePayer{s: s}
+	dir := t.TempDir()
+	url := s.srv.URL + "/v1/thing"
+	for run := 1; run <= 4; run++ {
+		_, stderr, code := runGetWith(t, payer, dir, "", url)
+		if code != ExitPaidNothing || payer.pays() != 1 {
+			t.Fatalf("run %d: exit %d, %d payments; want exit %d and 1 payment\n%s", run, code, payer.pays(), ExitPaidNothing, stderr)
+		}
+		if !strings.Contains(stderr, "'satloop tokens rm ") {
+			t.Errorf("run %d does not say how to buy again: %s", run, stderr)
+		}
+	}
+	stdout, _, code := run(t, false, "tokens", "list", "--data-dir", dir)
+	var list []struct {
+		ID        string    `json:"token_id"`
+		Refused   bool      `json:"refused"`
+		RefusedAt time.Time `json:"refused_at"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &list); err != nil || code != ExitOK || len(list) != 1 || !list[0].Refused || list[0].RefusedAt.IsZero() {
+		t.Fatalf("tokens list: exit %d, %v: %s", code, err, stdout)
+	}
+	id := list[0].ID
+	_, stderr, _ := runGetWith(t, payer, dir, "", url)
+	if !strings.Contains(stderr, "'satloop tokens rm "+id+"'") {
+		t.Errorf("the message does not name the token %s: %s", id, stderr)
+	}
+	table, _, _ := run(t, true, "tokens", "show", id, "--data-dir", dir)
+	if !strings.Contains(table, "REFUSED") || !strings.Contains(table, "satloop tokens rm "+id) {
+		t.Errorf("tokens show does not show the refusal:\n%s", table)
+	}
+
+	if _, stderr, code := run(t, false, "tokens", "rm", id, "--data-dir", dir); code != ExitOK {
+		t.Fatalf("tokens rm: exit %d: %s", code, stderr)
+	}
+	s.mu.Lock()
+	s.refuseAfterPaying = false
+	s.mu.Unlock()
+	if _, stderr, code := runGetWith(t, payer, dir, "", url); code != ExitOK || payer.pays() != 2 {
+		t.Fatalf("after tokens rm: exit %d, %d payments; want 0 and 2\n%s", code, payer.pays(), stderr)
+	}
+	if _, _, code := runGetWith(t, payer, dir, "", url); code != ExitOK || payer.pays() != 2 {
+		t.Fatalf("the new token is not reused: exit %d, %d payments", code, payer.pays())
 	}
 }

@@ -71,6 +71,12 @@ A token is kept per origin (scheme://host:port) and path directory, and
 sent only there, never after its expiry. Deleting one makes the next
 request to that scope pay again.
 
+A token the seller refused right after being paid for it is kept and
+shown as REFUSED: satloop pays nothing more for its scope (exit 6) until
+'satloop tokens rm' deletes it, so a seller that takes the money and gives
+nothing is paid once, not once per run. If the seller serves the token
+later, the mark goes away by itself.
+
 A token is a bearer credential: whoever holds its macaroon and preimage can
 use what it paid for. Neither is printed unless 'tokens show --secret' asks.`,
 		Args: noArgs,
@@ -86,10 +92,24 @@ type tokenView struct {
 	client.Token
 	// Expired is true when the token will not be sent any more.
 	Expired bool `json:"expired"`
+	// Refused is true when the seller refused the token after it was
+	// paid for: its scope is not bought again until the token is deleted.
+	Refused bool `json:"refused"`
 }
 
 func viewToken(t client.Token, now time.Time) tokenView {
-	return tokenView{Token: t, Expired: !t.ValidUntil.IsZero() && !now.Before(t.ValidUntil)}
+	return tokenView{Token: t, Expired: !t.ValidUntil.IsZero() && !now.Before(t.ValidUntil), Refused: t.Refused()}
+}
+
+// state says in a word or two whether the seller has honoured the token.
+func (v tokenView) state() string {
+	switch {
+	case v.Refused:
+		return "REFUSED " + v.RefusedAt.UTC().Format(time.RFC3339)
+	case v.AcceptedAt.IsZero():
+		return "not used yet"
+	}
+	return "served"
 }
 
 func newCmdTokensList(opts *buyerOptions) *cobra.Command {
@@ -133,7 +153,7 @@ func printTokens(io *IO, views []tokenView) error {
 		return nil
 	}
 	w := tabwriter.NewWriter(io.Out, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(w, "TOKEN ID\tORIGIN\tSCOPE\tPRICE\tFEE\tBOUGHT\tVALID UNTIL")
+	fmt.Fprintln(w, "TOKEN ID\tORIGIN\tSCOPE\tPRICE\tFEE\tBOUGHT\tVALID UNTIL\tSTATE")
 	for _, v := range views {
 		until := "no expiry"
 		switch {
@@ -142,10 +162,19 @@ func printTokens(io *IO, views []tokenView) error {
 		case !v.ValidUntil.IsZero():
 			until = v.ValidUntil.UTC().Format(time.RFC3339)
 		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.Origin, v.Scope, v.Price, v.Fee,
-			v.CreatedAt.UTC().Format(time.RFC3339), until)
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", v.ID, v.Origin, v.Scope, v.Price, v.Fee,
+			v.CreatedAt.UTC().Format(time.RFC3339), until, v.state())
 	}
-	return w.Flush()
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	for _, v := range views {
+		if v.Refused {
+			fmt.Fprintf(io.Out, "\ntoken %s was paid for and refused by the seller: nothing more is bought for %s%s until 'satloop tokens rm %s'\n",
+				v.ID, v.Origin, v.Scope, v.ID)
+		}
+	}
+	return nil
 }
 
 // tokenSecrets is what `tokens show --secret` adds: the credential itself.
