@@ -14,9 +14,11 @@ import (
 // The two benchmarks below measure the same request to the same local
 // server: once through a Transport holding a token for it, once through a
 // plain http.Client. The difference is what a paid API costs a buyer per
-// call once the token is bought (target: at most 5%).
+// call once the token is bought (target: at most 5%). go test -count runs
+// each benchmark N times in a row; to interleave them, run the compiled
+// test binary in a loop (docs/benchmarks.md, "Buyer", has the loop):
 //
-//	go test -run '^$' -bench 'CachedToken|PlainClient' -count 6 ./client/
+//	go test -run '^$' -bench 'CachedToken|PlainClient' -benchmem ./client/
 
 // benchServer answers 200 to requests that carry a credential, or that
 // ask for /free/, and challenges the rest: the same handler work for both
@@ -83,15 +85,23 @@ func BenchmarkPlainClientSameHeader(b *testing.B) {
 	mac, _ := readMacaroon(toks[0].Macaroon)
 	auth, _ := l402.FormatAuthorization(l402.Credential{Macaroons: []*macaroon.Macaroon{mac}, Preimage: toks[0].Preimage})
 	pc := &http.Client{Transport: &http.Transport{}}
-	req, _ := http.NewRequest("GET", srv.URL+"/paid/x", nil)
-	req.Header.Set("Authorization", auth)
 	b.ResetTimer()
 	for b.Loop() {
+		// A new request each time, as http.Client.Get makes in the other
+		// two benchmarks.
+		req, err := http.NewRequest("GET", srv.URL+"/paid/x", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		req.Header.Set("Authorization", auth)
 		resp, err := pc.Do(req)
 		if err != nil {
 			b.Fatal(err)
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("status %d", resp.StatusCode)
+		}
 	}
 }

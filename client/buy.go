@@ -37,7 +37,7 @@ func (x *exchange) acquire(ch *l402.Challenge, rejected l402.TokenID) (held *hel
 	if err != nil {
 		return nil, false, err
 	}
-	tok, err := t.Store.Token(x.ctx, x.key.origin, x.key.scope)
+	tok, err := t.Store.Token(x.ctx, x.key.origin(), x.key.scope)
 	switch {
 	case err == nil:
 		if tok.ID != rejected {
@@ -63,7 +63,7 @@ func (x *exchange) acquire(ch *l402.Challenge, rejected l402.TokenID) (held *hel
 			return nil, false, newSellerRefusedError(tok, x.rec.Host, 0)
 		}
 	case !errors.Is(err, ErrNotFound):
-		return nil, false, fmt.Errorf("client: read the token for %s%s: %w", x.key.origin, x.key.scope, err)
+		return nil, false, fmt.Errorf("client: read the token for %s%s: %w", x.key.origin(), x.key.scope, err)
 	}
 
 	if t.Policy.Approve != nil {
@@ -84,7 +84,7 @@ func (x *exchange) acquire(ch *l402.Challenge, rejected l402.TokenID) (held *hel
 func (x *exchange) check(ch *l402.Challenge) (Quote, error) {
 	t := x.t
 	q := Quote{
-		URL: x.url(), Host: x.rec.Host, Origin: x.key.origin, Scope: x.key.scope,
+		URL: x.url(), Host: x.rec.Host, Origin: x.key.origin(), Scope: x.key.scope,
 		TokenPaymentHash: ch.ID.PaymentHash, Invoice: ch.Invoice,
 	}
 	if t.Payer == nil {
@@ -206,7 +206,7 @@ func (t *Transport) settle(ctx context.Context, p Payment, paid lightning.Paymen
 		t.log().Error("client: paid but could not store the token; it will be recovered from the node by hash",
 			"payment_hash", p.Hash, "err", err)
 	}
-	t.remember(scopeKey{p.Origin, p.Scope}, h)
+	t.remember(keyFor(p.Origin, p.Scope), h)
 	return h, nil
 }
 
@@ -266,8 +266,9 @@ func (t *Transport) recoverScope(ctx context.Context, key scopeKey) (map[l402.Pa
 		return nil, fmt.Errorf("client: list pending payments: %w", err)
 	}
 	var paid map[l402.PaymentHash]bool
+	origin := key.origin()
 	for _, p := range pending {
-		if p.Origin != key.origin || p.Scope != key.scope {
+		if p.Origin != origin || p.Scope != key.scope {
 			continue
 		}
 		_, status, err := t.resolve(ctx, p)
@@ -300,7 +301,7 @@ func (t *Transport) Recover(ctx context.Context) error {
 	seen := make(map[scopeKey]bool)
 	var errs []error
 	for _, p := range pending {
-		key := scopeKey{p.Origin, p.Scope}
+		key := keyFor(p.Origin, p.Scope)
 		if seen[key] {
 			continue
 		}
@@ -335,12 +336,13 @@ func (t *Transport) lock(ctx context.Context, key scopeKey) (unlock func(), err 
 	select {
 	case sem <- struct{}{}:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("client: wait for the purchase lock of %s%s: %w", key.origin, key.scope, ctx.Err())
+		return nil, fmt.Errorf("client: wait for the purchase lock of %s%s: %w", key.origin(), key.scope, ctx.Err())
 	}
-	release, err := t.Store.Lock(ctx, lockKey(key.origin, key.scope))
+	origin := key.origin()
+	release, err := t.Store.Lock(ctx, lockKey(origin, key.scope))
 	if err != nil {
 		<-sem
-		return nil, fmt.Errorf("client: take the purchase lock of %s%s: %w", key.origin, key.scope, err)
+		return nil, fmt.Errorf("client: take the purchase lock of %s%s: %w", origin, key.scope, err)
 	}
 	return func() {
 		release()

@@ -29,8 +29,19 @@ import (
 // resource be reused for its siblings; lnget's per-host cache, by contrast,
 // sends one service's token to every other service on the host.
 func ScopeOf(u *url.URL) (origin, scope string, err error) {
+	key, err := keyOf(u)
+	if err != nil {
+		return "", "", err
+	}
+	return key.origin(), key.scope, nil
+}
+
+// keyOf is ScopeOf's origin and scope kept in parts. It allocates nothing
+// for a URL already in canonical form (lowercase scheme and host, a path
+// that needs no escaping): the cached-token path runs it per request.
+func keyOf(u *url.URL) (scopeKey, error) {
 	if u == nil {
-		return "", "", errors.New("client: no URL")
+		return scopeKey{}, errors.New("client: no URL")
 	}
 	scheme := strings.ToLower(u.Scheme)
 	var defaultPort string
@@ -40,27 +51,21 @@ func ScopeOf(u *url.URL) (origin, scope string, err error) {
 	case "http":
 		defaultPort = "80"
 	default:
-		return "", "", fmt.Errorf("client: URL scheme %q is not http or https", u.Scheme)
+		return scopeKey{}, fmt.Errorf("client: URL scheme %q is not http or https", u.Scheme)
 	}
 	host := strings.ToLower(u.Hostname())
 	if host == "" {
-		return "", "", errors.New("client: URL has no host")
+		return scopeKey{}, errors.New("client: URL has no host")
 	}
 	port := u.Port()
 	if port == "" {
 		port = defaultPort
 	}
-	if strings.IndexByte(host, ':') >= 0 {
-		host = "[" + host + "]" // IPv6, as net.JoinHostPort writes it
-	}
-	origin = scheme + "://" + host + ":" + port
-
 	p := u.EscapedPath()
 	if p == "" || p[0] != '/' {
 		p = "/" + p
 	}
-	scope = p[:strings.LastIndexByte(p, '/')+1]
-	return origin, scope, nil
+	return scopeKey{scheme: scheme, host: host, port: port, scope: p[:strings.LastIndexByte(p, '/')+1]}, nil
 }
 
 // logURL is u without user info, query or fragment, which may carry

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -85,8 +86,33 @@ type Transport struct {
 	locks   map[scopeKey]chan struct{}
 }
 
-// scopeKey names the scope a token is kept under.
-type scopeKey struct{ origin, scope string }
+// scopeKey names the scope a token is kept under: the parts of its origin
+// (see ScopeOf) and its path scope. The parts are kept apart so that the
+// cached-token path looks a token up without building the origin string.
+type scopeKey struct {
+	// scheme and host are lowercase; host has no brackets, even for IPv6;
+	// port is always present.
+	scheme, host, port, scope string
+}
+
+// origin is "scheme://host:port", as tokens and payments are stored.
+func (k scopeKey) origin() string {
+	if strings.IndexByte(k.host, ':') >= 0 {
+		return k.scheme + "://[" + k.host + "]:" + k.port // IPv6, as net.JoinHostPort writes it
+	}
+	return k.scheme + "://" + k.host + ":" + k.port
+}
+
+// keyFor is the key of a stored origin and scope, as ScopeOf made them.
+func keyFor(origin, scope string) scopeKey {
+	scheme, hostport, _ := strings.Cut(origin, "://")
+	host, port := hostport, ""
+	if i := strings.LastIndexByte(hostport, ':'); i >= 0 {
+		host, port = hostport[:i], hostport[i+1:]
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	return scopeKey{scheme: scheme, host: host, port: port, scope: scope}
+}
 
 // heldToken is a token ready to send.
 type heldToken struct {
@@ -147,7 +173,7 @@ var discard = slog.New(slog.DiscardHandler)
 // RoundTrip sends req, paying for it if the server asks and Policy allows.
 // It closes req's body exactly once, as http.RoundTripper requires.
 func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
-	origin, scope, err := ScopeOf(req.URL)
+	key, err := keyOf(req.URL)
 	if err != nil || req.Header.Get(l402.HeaderAuthorization) != "" {
 		return t.base().RoundTrip(req)
 	}
@@ -155,12 +181,46 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		closeBody(req)
 		return nil, errors.New("client: Transport has no Store")
 	}
-	x := &exchange{t: t, req: req, ctx: req.Context(), key: scopeKey{origin, scope}}
+	if h := t.cached(key); h != nil && h.served && (req.Body == nil || req.Body == http.NoBody || req.GetBody != nil) {
+		return t.sendCached(req, key, h)
+	}
+	x := t.newExchange(req, key)
 	if err := x.body.prepare(req, t.Policy.maxBodyBuffer()); err != nil {
 		return nil, err
 	}
-	// The receipt's URL is built only for a caller who asked for one: the
-	// cached-token path stays as cheap as a plain request.
+	return x.run(nil, nil)
+}
+
+// sendCached sends req with h, a token held in memory that the seller has
+// served before: the path of nearly every call to a paid API, kept to one
+// request copy and its header map. The body, if any, goes as is: GetBody
+// replays it should the token be refused. A refusal hands over to the
+// full exchange, which starts from the seller's answer.
+func (t *Transport) sendCached(req *http.Request, key scopeKey, h *heldToken) (*http.Response, error) {
+	resp, err := t.base().RoundTrip(withToken(req, h, req.Body, req.GetBody))
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusPaymentRequired {
+		if rec, ok := req.Context().Value(receiptKey{}).(*Receipt); ok {
+			rec.URL, rec.Host = logURL(req.URL), req.URL.Host
+			rec.TokenID, rec.TokenReused = h.tok.ID, true
+		}
+		return resp, nil
+	}
+	x := t.newExchange(req, key)
+	if req.Body == nil || req.Body == http.NoBody {
+		x.body = replayBody{empty: true, first: req.Body}
+	} else {
+		// Sent once already: Base owns and closes the caller's body.
+		x.body = replayBody{first: req.Body, orig: req.Body, get: req.GetBody, sent: true, closed: true}
+	}
+	return x.run(h, resp)
+}
+
+// newExchange starts the full handling of req, receipt included.
+func (t *Transport) newExchange(req *http.Request, key scopeKey) *exchange {
+	x := &exchange{t: t, req: req, ctx: req.Context(), key: key}
 	if rec, ok := x.ctx.Value(receiptKey{}).(*Receipt); ok {
 		x.rec = rec
 		rec.URL = x.url()
@@ -168,7 +228,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		x.rec = &x.ownReceipt
 	}
 	x.rec.Host = req.URL.Host
-	return x.run()
+	return x
 }
 
 // exchange is one RoundTrip in progress.
@@ -192,21 +252,30 @@ func (x *exchange) url() string {
 	return x.urlText
 }
 
-func (x *exchange) run() (*http.Response, error) {
+// run handles the exchange to its end. It starts from held and the
+// seller's answer to it when the cached path already sent the request,
+// and otherwise from the token held for the scope, if any.
+func (x *exchange) run(held *heldToken, first *http.Response) (*http.Response, error) {
 	t := x.t
-	held, err := t.held(x.ctx, x.key)
-	if err != nil {
-		x.body.close()
-		return nil, err
+	if first == nil {
+		var err error
+		if held, err = t.held(x.ctx, x.key); err != nil {
+			x.body.close()
+			return nil, err
+		}
 	}
 	var (
 		bought   bool
 		rejected l402.TokenID
 	)
 	for range maxAttempts {
-		resp, err := x.send(held)
-		if err != nil {
-			return nil, err
+		resp := first
+		first = nil
+		if resp == nil {
+			var err error
+			if resp, err = x.send(held); err != nil {
+				return nil, err
+			}
 		}
 		refused := resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusPaymentRequired
 		if held != nil && !refused {
@@ -246,7 +315,7 @@ func (x *exchange) run() (*http.Response, error) {
 				// A 401 carries no challenge: ask again without a token.
 				drain(resp)
 				if !x.body.replayable() {
-					return nil, &RefusedError{Reason: ErrBodyNotReplayable, Quote: Quote{URL: x.url(), Host: x.rec.Host, Origin: x.key.origin, Scope: x.key.scope}}
+					return nil, &RefusedError{Reason: ErrBodyNotReplayable, Quote: Quote{URL: x.url(), Host: x.rec.Host, Origin: x.key.origin(), Scope: x.key.scope}}
 				}
 				continue
 			}
@@ -278,21 +347,29 @@ func (x *exchange) send(held *heldToken) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	// A shallow copy with its own header map, as oauth2.Transport does:
-	// the caller's request is never modified.
-	r := new(http.Request)
-	*r = *x.req
-	r.Body = body
-	r.GetBody = x.body.getBody()
-	if held != nil {
-		h := make(http.Header, len(x.req.Header)+1)
-		for k, v := range x.req.Header {
-			h[k] = v
-		}
-		h[l402.HeaderAuthorization] = held.auth
-		r.Header = h
+	if held == nil {
+		r := new(http.Request)
+		*r = *x.req
+		r.Body, r.GetBody = body, x.body.getBody()
+		return x.t.base().RoundTrip(r)
 	}
-	return x.t.base().RoundTrip(r)
+	return x.t.base().RoundTrip(withToken(x.req, held, body, x.body.getBody()))
+}
+
+// withToken is req carrying h, with body: a shallow copy with its own
+// header map, as oauth2.Transport makes: the caller's request is never
+// modified.
+func withToken(req *http.Request, h *heldToken, body io.ReadCloser, getBody func() (io.ReadCloser, error)) *http.Request {
+	r := new(http.Request)
+	*r = *req
+	r.Body, r.GetBody = body, getBody
+	hdr := make(http.Header, len(req.Header)+1)
+	for k, v := range req.Header {
+		hdr[k] = v
+	}
+	hdr[l402.HeaderAuthorization] = h.auth
+	r.Header = hdr
+	return r
 }
 
 // challenge reads the L402 challenge of a 402: nil and no error when it
@@ -336,13 +413,14 @@ func (t *Transport) held(ctx context.Context, key scopeKey) (*heldToken, error) 
 	case h != nil && h.usable(now):
 		return h, nil
 	}
-	tok, err := t.Store.Token(ctx, key.origin, key.scope)
+	origin := key.origin()
+	tok, err := t.Store.Token(ctx, origin, key.scope)
 	if errors.Is(err, ErrNotFound) {
 		t.remember(key, noToken)
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("client: read the token for %s%s: %w", key.origin, key.scope, err)
+		return nil, fmt.Errorf("client: read the token for %s%s: %w", origin, key.scope, err)
 	}
 	h, err = newHeld(tok)
 	if err != nil {
@@ -354,6 +432,17 @@ func (t *Transport) held(ctx context.Context, key scopeKey) (*heldToken, error) 
 	}
 	t.remember(key, h)
 	return h, nil
+}
+
+// cached returns the token held in memory for key, if usable now.
+func (t *Transport) cached(key scopeKey) *heldToken {
+	t.mu.RLock()
+	h := t.cache[key]
+	t.mu.RUnlock()
+	if h == nil || h == noToken || !h.usable(t.now()) {
+		return nil
+	}
+	return h
 }
 
 // noToken caches "no token for this scope", so that requests to free
@@ -403,7 +492,7 @@ func (t *Transport) served(ctx context.Context, key scopeKey, h *heldToken) {
 	}
 	if tok.Refused() {
 		t.log().Info("client: the seller served a token it had refused after payment; its scope may be bought again",
-			"origin", key.origin, "scope", key.scope, "token_id", tok.ID)
+			"origin", key.origin(), "scope", key.scope, "token_id", tok.ID)
 	}
 	tok.RefusedAt = time.Time{}
 	// The mark must be written even if the caller gives up now.
@@ -465,7 +554,7 @@ func (t *Transport) forget(ctx context.Context, key scopeKey, h *heldToken) {
 		delete(t.cache, key)
 	}
 	t.mu.Unlock()
-	t.log().Info("client: server rejected a token; dropping it", "origin", key.origin, "scope", key.scope, "token_id", h.tok.ID)
+	t.log().Info("client: server rejected a token; dropping it", "origin", key.origin(), "scope", key.scope, "token_id", h.tok.ID)
 	if err := t.Store.DeleteToken(ctx, h.tok.ID); err != nil && !errors.Is(err, ErrNotFound) {
 		t.log().Warn("client: could not delete a rejected token", "token_id", h.tok.ID, "err", err)
 	}

@@ -599,3 +599,38 @@ func TestStallAfterPayingKeepsToken(t *testing.T) {
 	}
 	b.assertPaid(t, 1)
 }
+
+// TestCachedTokenRefusedReplaysBody: a request sent on the cached-token
+// path whose served token is now rejected goes on to one new purchase,
+// its body sent again intact, and the caller's request is left as it was.
+func TestCachedTokenRefusedReplaysBody(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		body func(string) io.Reader
+	}{
+		{"with GetBody", func(s string) io.Reader { return strings.NewReader(s) }},
+		{"without GetBody", func(s string) io.Reader { return io.NopCloser(strings.NewReader(s)) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newTestSeller(t)
+			b := newBuyer(t, s)
+			if _, _, _, err := b.get(t, s.url("/v1/a")); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, rec, err := b.get(t, s.url("/v1/a")); err != nil || !rec.TokenReused {
+				t.Fatalf("reuse: %v %+v", err, rec)
+			}
+			s.reject401.Store(1)
+			req, _ := http.NewRequestWithContext(t.Context(), http.MethodPost, s.url("/v1/post"), tt.body("the body"))
+			req.Header.Set("X-Caller", "1")
+			status, body, rec, err := b.do(t, req)
+			if err != nil || status != http.StatusOK || body != "POST /v1/post the body" || !rec.Paid {
+				t.Fatalf("%d %q %v %+v", status, body, err, rec)
+			}
+			if len(req.Header) != 1 || req.Header.Get("Authorization") != "" {
+				t.Errorf("the caller's request was modified: %v", req.Header)
+			}
+			b.assertPaid(t, 2)
+		})
+	}
+}
