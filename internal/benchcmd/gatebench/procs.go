@@ -158,3 +158,31 @@ func cpuTime(pid int) (time.Duration, error) {
 	}
 	return time.Duration(utime+stime) * time.Second / clockTicksPerSecond, nil
 }
+
+// ioSyscalls is the number of read and write system calls pid has made
+// so far (syscr and syscw in /proc/PID/io), socket reads and writes
+// included.
+func ioSyscalls(pid int) (int64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/io")
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	found := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		name, value, ok := strings.Cut(line, ":")
+		if !ok || (name != "syscr" && name != "syscw") {
+			continue
+		}
+		v, err := strconv.ParseInt(strings.TrimSpace(value), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/io: %s: %w", pid, name, err)
+		}
+		n += v
+		found++
+	}
+	if found != 2 {
+		return 0, fmt.Errorf("/proc/%d/io: no syscr and syscw", pid)
+	}
+	return n, nil
+}

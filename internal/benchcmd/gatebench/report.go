@@ -14,6 +14,7 @@ type row struct {
 	rps           float64
 	p50, p99      time.Duration
 	cpuPerRequest time.Duration
+	syscalls      float64
 }
 
 // table is the throughput figures, one row per target in run order.
@@ -67,6 +68,7 @@ func summarize(names []string, results map[string][]measurement) table {
 			p50:           time.Duration(median(ms, func(m measurement) float64 { return float64(m.P50) })),
 			p99:           time.Duration(median(ms, func(m measurement) float64 { return float64(m.P99) })),
 			cpuPerRequest: time.Duration(median(ms, func(m measurement) float64 { return float64(m.CPUPerRequest) })),
+			syscalls:      median(ms, func(m measurement) float64 { return m.SyscallsPerRequest }),
 		})
 	}
 	return t
@@ -108,12 +110,12 @@ func (r report) write(w io.Writer) {
 	tuned, haveTuned := r.loaded.find(nameTuned)
 	pooled, havePooled := r.loaded.find(namePooled)
 	aperture, haveAperture := r.loaded.find(nameAperture)
-	fmt.Fprintln(w, "Throughput under load (wrk): medians over rounds; CPU/req is the CPU time of the process under test per request;")
+	fmt.Fprintln(w, "Throughput under load (wrk): medians over rounds; CPU/req and syscalls/req (reads and writes) are the process under test's;")
 	fmt.Fprintln(w, "latency here is mostly queueing (Little's law: connections / throughput)")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\treq/s\tp50\tp99\tCPU/req\tx proxy\tx tuned\tx pooled\tx Aperture\t")
+	fmt.Fprintln(tw, "target\treq/s\tp50\tp99\tCPU/req\tsyscalls/req\tx proxy\tx tuned\tx pooled\tx Aperture\t")
 	for _, x := range r.loaded {
-		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", x.name, x.rps, us(x.p50), us(x.p99), us(x.cpuPerRequest),
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t\n", x.name, x.rps, us(x.p50), us(x.p99), us(x.cpuPerRequest), x.syscalls,
 			ratio(x.rps, proxy.rps, haveProxy), ratio(x.rps, tuned.rps, haveTuned), ratio(x.rps, pooled.rps, havePooled),
 			ratio(x.rps, aperture.rps, haveAperture))
 	}

@@ -243,16 +243,21 @@ func startGate(ctx context.Context, procs *children, o options, upstream, workDi
 	return cmd, "http://" + listen, nil
 }
 
-// measurement is one wrk run of one target, with the CPU time the
-// process under test used during it.
+// measurement is one wrk run of one target, with the CPU time and the
+// read and write system calls of the process under test per request.
 type measurement struct {
 	wrkResult
-	CPUPerRequest time.Duration
+	CPUPerRequest      time.Duration
+	SyscallsPerRequest float64
 }
 
 // measure runs wrk against t once.
 func measure(ctx context.Context, o options, t target) (measurement, string, error) {
 	cpuBefore, err := cpuTime(t.pid)
+	if err != nil {
+		return measurement{}, "", err
+	}
+	syscallsBefore, err := ioSyscalls(t.pid)
 	if err != nil {
 		return measurement{}, "", err
 	}
@@ -265,6 +270,10 @@ func measure(ctx context.Context, o options, t target) (measurement, string, err
 	if err != nil {
 		return measurement{}, string(out), err
 	}
+	syscallsAfter, err := ioSyscalls(t.pid)
+	if err != nil {
+		return measurement{}, string(out), err
+	}
 	r, err := parseWrk(string(out))
 	if err != nil {
 		return measurement{}, string(out), err
@@ -272,6 +281,7 @@ func measure(ctx context.Context, o options, t target) (measurement, string, err
 	m := measurement{wrkResult: r}
 	if r.Requests > 0 {
 		m.CPUPerRequest = (cpuAfter - cpuBefore) / time.Duration(r.Requests)
+		m.SyscallsPerRequest = float64(syscallsAfter-syscallsBefore) / float64(r.Requests)
 	}
 	return m, string(out), nil
 }
