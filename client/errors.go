@@ -105,7 +105,7 @@ type PaidButRefusedError struct {
 }
 
 func (e *PaidButRefusedError) Error() string {
-	return fmt.Sprintf("client: %s paid %s (payment hash %s) and answered %d to the paid request",
+	return fmt.Sprintf("client: paid %s %s (payment hash %s) and it answered %d to the paid request",
 		e.Receipt.Host, e.Receipt.Amount, e.Receipt.PaymentHash, e.StatusCode)
 }
 

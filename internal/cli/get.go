@@ -610,7 +610,12 @@ type refusedTokenError struct {
 }
 
 func (e *refusedTokenError) Error() string {
-	return fmt.Sprintf("%s; satloop pays nothing more for this path while it keeps token %s: run 'satloop tokens rm %s' to let it buy again",
+	if errors.Is(e.err, client.ErrSellerRefusedPaid) {
+		// The client's message already says nothing is bought until the
+		// token is deleted.
+		return fmt.Sprintf("%s: run 'satloop tokens rm %s' to allow it", e.err, e.TokenID)
+	}
+	return fmt.Sprintf("%s; satloop buys nothing more for this path while it keeps token %s: run 'satloop tokens rm %s' to allow it",
 		e.err, e.TokenID, e.TokenID)
 }
 
