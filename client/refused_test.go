@@ -227,3 +227,35 @@ func TestManyProcessesToRefusingSellerPayOnce(t *testing.T) {
 		t.Errorf("the token is not marked refused: %+v", tok)
 	}
 }
+
+// TestRecoveredTokenRefusedIsNotReplaced: a token recovered from a crash
+// (paid, never presented) that the seller refuses was paid for and got
+// nothing: it is marked, and no second payment is made.
+func TestRecoveredTokenRefusedIsNotReplaced(t *testing.T) {
+	s := newTestSeller(t)
+	s.refusePaid.Store(true)
+	store := openStore(t, "")
+	leavePending(t, s, store, true)
+
+	next := newTestPayer(s)
+	next.track = s.track
+	b := &buyer{seller: s, payer: next, store: store, tr: &client.Transport{Payer: next, Store: store}}
+	b.client = &http.Client{Transport: b.tr}
+	if err := b.tr.Recover(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	tok := storedToken(t, store)
+	for i := range 3 {
+		_, _, rec, err := b.get(t, s.url("/v1/a"))
+		wantSellerRefused(t, err, tok.ID, http.StatusPaymentRequired)
+		if rec.Paid {
+			t.Errorf("request %d paid", i+1)
+		}
+	}
+	if next.pays.Load() != 0 || s.paidHashes.Load() != 1 || succeededPayments(t, store) != 1 {
+		t.Errorf("paid again: payer %d, seller saw %d", next.pays.Load(), s.paidHashes.Load())
+	}
+	if got := storedToken(t, store); !got.Refused() {
+		t.Errorf("the recovered token is not marked refused: %+v", got)
+	}
+}
