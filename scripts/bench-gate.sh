@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Gateway throughput, side by side in one run on loopback: wrk against a
 # trivial upstream directly, through a bare httputil.ReverseProxy (Go's
-# default transport and a tuned one), through Aperture v0.4.2 and through
-# `satloop gate`, the last two with one paid token reused. Raw output goes
-# to docs/bench/gate-bench.txt, a summary table to stdout.
+# default transport, a tuned one, and tuned with pooled copy buffers),
+# through Aperture v0.4.2 and through `satloop gate`, the last two with one
+# paid token reused; then latency one request at a time, the targets
+# interleaved. Raw output goes to docs/bench/gate-bench.txt, a summary
+# table to stdout.
 #
 #   scripts/bench-gate.sh                 # 3 rounds, wrk -t2 -c32 -d10s
 #   scripts/bench-gate.sh -rounds 1 -duration 3s   # a quick look

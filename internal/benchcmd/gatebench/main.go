@@ -1,10 +1,12 @@
 // Command gatebench measures `satloop gate` side by side with the
 // alternatives, in one run on loopback: wrk against a trivial upstream
 // directly, through a bare httputil.ReverseProxy (Go's default transport,
-// then one tuned for the concurrency), through Aperture v0.4.2, and
-// through satloop gate, the last two with one paid token reused. It writes
-// wrk's raw output and a summary table. scripts/bench-gate.sh builds what
-// it needs and runs it; see docs/benchmarks.md.
+// one tuned for the concurrency, and that one reusing its copy buffers),
+// through Aperture v0.4.2, and through satloop gate, the last two with one
+// paid token reused; then the latency of one request at a time, the
+// targets interleaved. It writes wrk's raw output and a summary table.
+// scripts/bench-gate.sh builds what it needs and runs it; see
+// docs/benchmarks.md.
 package main
 
 import (
