@@ -745,4 +745,19 @@ func TestGetStill402AfterPaying(t *testing.T) {
 	if log := b.history(); len(log) != 1 || succeeded(log) != 1 {
 		t.Fatalf("spend log = %+v, want the one payment", log)
 	}
+
+	// An agent that simply runs the command again must not pay this seller
+	// again: the refused token blocks its scope until the user removes it.
+	for run := 2; run <= 3; run++ {
+		again := b.getJSON(exitPaidNothing, srv.URL+"/greedy/thing")
+		if again.Payment.Paid {
+			t.Fatalf("run %d paid again: %+v", run, again.Payment)
+		}
+	}
+	if added := newPayments(t, before); len(added) != 1 {
+		t.Fatalf("after three runs the agent node made %d payments, want 1", len(added))
+	}
+	if log := b.history(); len(log) != 1 {
+		t.Fatalf("after three runs the spend log has %d payments, want 1", len(log))
+	}
 }

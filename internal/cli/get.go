@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -75,7 +77,10 @@ type getOptions struct {
 	JSONSet bool
 
 	DataDir string
-	Node    nodeOptions
+	// CACert is a PEM file of certificates to trust for https URLs in
+	// place of the system roots, e.g. a gateway's self-signed one.
+	CACert string
+	Node   nodeOptions
 	// dialPayer connects to what pays; nil means the node of the node
 	// flags. Tests substitute a fake.
 	dialPayer func(context.Context) (client.Payer, error)
@@ -166,6 +171,7 @@ Exit codes:
 	f.BoolVar(&opts.Quote, "quote", false, "show what the URL costs and never pay")
 	f.BoolVar(&opts.JSON, "json", false, "print one JSON record (status, headers, body, payment) instead of the body")
 	f.StringVar(&opts.DataDir, "data-dir", "", "where tokens and the spend log are kept (default $SATLOOP_DATA_DIR or ~/.local/share/satloop)")
+	f.StringVar(&opts.CACert, "cacert", "", "trust the certificates in this PEM file for https instead of the system's (e.g. the gateway's self-signed gate-tls.cert)")
 	addNodeFlags(cmd, &opts.Node, lab.Agent)
 	return cmd
 }
@@ -309,8 +315,14 @@ func runGet(ctx context.Context, o *getOptions) error {
 			}
 		}
 	}
+	base := newBaseTransport()
+	if o.CACert != "" {
+		if base.TLSClientConfig, err = tlsConfigTrusting(o.CACert); err != nil {
+			return err
+		}
+	}
 	tr := &client.Transport{
-		Base:  networkMarked{newBaseTransport()},
+		Base:  networkMarked{base},
 		Payer: payer,
 		Store: store,
 		Policy: client.Policy{
@@ -454,6 +466,19 @@ func newBaseTransport() *http.Transport {
 		MaxIdleConns:           4,
 		IdleConnTimeout:        30 * time.Second,
 	}
+}
+
+// tlsConfigTrusting trusts only the certificates in the PEM file path.
+func tlsConfigTrusting(path string) (*tls.Config, error) {
+	pem, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &usageError{err: fmt.Errorf("--cacert: %w", err), cmdPath: "satloop get"}
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, &usageError{err: fmt.Errorf("--cacert: %s holds no PEM certificate", path), cmdPath: "satloop get"}
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }
 
 // networkError marks an error of the HTTP exchange itself (dial, TLS,

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -656,5 +657,45 @@ func TestGetSellerRefusingAfterPaymentIsPaidOnce(t *testing.T) {
 	}
 	if _, _, code := runGetWith(t, payer, dir, "", url); code != ExitOK || payer.pays() != 2 {
 		t.Fatalf("the new token is not reused: exit %d, %d payments", code, payer.pays())
+	}
+}
+
+// TestGetCACert: a gateway's self-signed certificate is trusted only when
+// given with --cacert; without it the TLS failure is a network error.
+func TestGetCACert(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "over tls")
+	}))
+	t.Cleanup(srv.Close)
+	certFile := filepath.Join(t.TempDir(), "gate-tls.cert")
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})
+	if err := os.WriteFile(certFile, pemBytes, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	notPEM := filepath.Join(t.TempDir(), "not.pem")
+	if err := os.WriteFile(notPEM, []byte("hello"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name     string
+		args     []string
+		wantCode ExitCode
+		wantOut  string
+	}{
+		{"trusted with --cacert", []string{"--cacert", certFile, srv.URL}, ExitOK, "over tls"},
+		{"untrusted without it", []string{srv.URL}, ExitNetwork, ""},
+		{"missing file", []string{"--cacert", filepath.Join(t.TempDir(), "none.pem"), srv.URL}, ExitUsage, ""},
+		{"not PEM", []string{"--cacert", notPEM, srv.URL}, ExitUsage, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, code := runGetWith(t, nil, t.TempDir(), "", tt.args...)
+			if code != tt.wantCode {
+				t.Fatalf("exit %d, want %d; stderr %q", code, tt.wantCode, stderr)
+			}
+			if stdout != tt.wantOut {
+				t.Errorf("stdout %q, want %q", stdout, tt.wantOut)
+			}
+		})
 	}
 }
