@@ -8,12 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/satloop/satloop/internal/tiedproc"
 )
 
 // process is one program the lab started. It is recorded in the state file
@@ -47,11 +47,11 @@ func startProcess(name, bin string, args []string, logPath, marker string, detac
 	if detach {
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	} else {
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	}
 	start := cmd.Start
 	if !detach {
-		start = func() error { return startOnLockedThread(cmd) }
+		start = func() error { return tiedproc.Start(cmd) }
 	}
 	if err := start(); err != nil {
 		return nil, nil, fmt.Errorf("lab: start %s: %w", name, err)
@@ -67,34 +67,6 @@ func startProcess(name, bin string, args []string, logPath, marker string, detac
 		time.Sleep(time.Millisecond)
 	}
 	return p, cmd, nil
-}
-
-// Pdeathsig fires when the OS thread that forked the child exits, not the
-// process, and Go may end threads at will. Children that must die with
-// the process are forked from one goroutine locked to its thread forever.
-var (
-	starterOnce sync.Once
-	starts      chan startRequest
-)
-
-type startRequest struct {
-	cmd  *exec.Cmd
-	done chan error
-}
-
-func startOnLockedThread(cmd *exec.Cmd) error {
-	starterOnce.Do(func() {
-		starts = make(chan startRequest)
-		go func() {
-			runtime.LockOSThread() // never unlocked: the thread must outlive the children
-			for req := range starts {
-				req.done <- req.cmd.Start()
-			}
-		}()
-	})
-	req := startRequest{cmd: cmd, done: make(chan error, 1)}
-	starts <- req
-	return <-req.done
 }
 
 // alive reports whether the process still runs and is still ours.

@@ -27,7 +27,6 @@ import (
 	"os/exec"
 	"os/user"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"sync"
@@ -36,6 +35,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/satloop/satloop/internal/tiedproc"
 )
 
 // RequireEnv names the variable that turns a missing PostgreSQL into a
@@ -237,8 +237,8 @@ func (s *Server) start(bin binaries, cred *syscall.Credential) error {
 	// Its own process group, so that a Ctrl-C meant for go test reaches
 	// us first and we shut it down cleanly; SIGKILL if the test binary
 	// dies before it can.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := startOnLockedThread(cmd); err != nil {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Setpgid: true}
+	if err := tiedproc.Start(cmd); err != nil {
 		return fmt.Errorf("pgtest: start postgres: %w", err)
 	}
 	s.cmd = cmd
@@ -328,32 +328,4 @@ func (s *Server) NewDatabase(t testing.TB) string {
 		t.Fatalf("pgtest: create database %s: %v", name, err)
 	}
 	return s.dsn(name)
-}
-
-// Pdeathsig fires when the OS thread that forked the child exits, not the
-// process, and Go may end threads at will: the server is forked from one
-// goroutine locked to its thread forever (as lab does for its nodes).
-var (
-	starterOnce sync.Once
-	starts      chan startRequest
-)
-
-type startRequest struct {
-	cmd  *exec.Cmd
-	done chan error
-}
-
-func startOnLockedThread(cmd *exec.Cmd) error {
-	starterOnce.Do(func() {
-		starts = make(chan startRequest)
-		go func() {
-			runtime.LockOSThread() // never unlocked: the thread must outlive the children
-			for req := range starts {
-				req.done <- req.cmd.Start()
-			}
-		}()
-	})
-	req := startRequest{cmd: cmd, done: make(chan error, 1)}
-	starts <- req
-	return <-req.done
 }
