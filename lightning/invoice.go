@@ -34,13 +34,19 @@ var networkPrefixes = []struct {
 	{"sb", Simnet, &chaincfg.SimNetParams},
 }
 
-// DecodeInvoice parses a BOLT 11 payment request offline and checks that it
-// is for network. It refuses nothing else: whether the amount is present,
-// acceptable or expired is for the caller to judge (see Invoice.HasAmount
-// and Invoice.Expired); the node adapters refuse to pay either.
-func DecodeInvoice(payreq string, network Network) (Invoice, error) {
+// InvoiceNetwork tells which network a BOLT 11 invoice is for, from its
+// prefix alone: nothing else in it is checked. A seller that cannot ask its
+// node for the network reads it from the invoices the node makes.
+func InvoiceNetwork(payreq string) (Network, error) {
+	_, _, network, err := invoiceNetwork(payreq)
+	return network, err
+}
+
+// invoiceNetwork returns payreq in lower case with its network, bounding
+// its length before any bech32 work.
+func invoiceNetwork(payreq string) (string, *chaincfg.Params, Network, error) {
 	if len(payreq) > maxInvoiceLength {
-		return Invoice{}, fmt.Errorf("%w: %d characters, more than the %d an invoice may have", ErrMalformedInvoice, len(payreq), maxInvoiceLength)
+		return "", nil, "", fmt.Errorf("%w: %d characters, more than the %d an invoice may have", ErrMalformedInvoice, len(payreq), maxInvoiceLength)
 	}
 	// bech32 is either all lower or all upper case.
 	if strings.ToUpper(payreq) == payreq {
@@ -48,19 +54,25 @@ func DecodeInvoice(payreq string, network Network) (Invoice, error) {
 	}
 	hrpEnd := strings.LastIndexByte(payreq, '1')
 	if !strings.HasPrefix(payreq, "ln") || hrpEnd < 0 {
-		return Invoice{}, fmt.Errorf("%w: a BOLT 11 invoice starts with \"ln\" and a network prefix", ErrMalformedInvoice)
+		return "", nil, "", fmt.Errorf("%w: a BOLT 11 invoice starts with \"ln\" and a network prefix", ErrMalformedInvoice)
 	}
 	hrp := payreq[2:hrpEnd]
-	var params *chaincfg.Params
-	var invoiceNetwork Network
 	for _, p := range networkPrefixes {
 		if strings.HasPrefix(hrp, p.prefix) {
-			params, invoiceNetwork = p.params, p.network
-			break
+			return payreq, p.params, p.network, nil
 		}
 	}
-	if params == nil {
-		return Invoice{}, fmt.Errorf("%w: unknown network prefix in %q", ErrMalformedInvoice, "ln"+hrp)
+	return "", nil, "", fmt.Errorf("%w: unknown network prefix in %q", ErrMalformedInvoice, "ln"+hrp)
+}
+
+// DecodeInvoice parses a BOLT 11 payment request offline and checks that it
+// is for network. It refuses nothing else: whether the amount is present,
+// acceptable or expired is for the caller to judge (see Invoice.HasAmount
+// and Invoice.Expired); the node adapters refuse to pay either.
+func DecodeInvoice(payreq string, network Network) (Invoice, error) {
+	payreq, params, invoiceNetwork, err := invoiceNetwork(payreq)
+	if err != nil {
+		return Invoice{}, err
 	}
 	if invoiceNetwork != network {
 		return Invoice{}, &WrongNetworkError{Invoice: invoiceNetwork, Node: network}

@@ -71,6 +71,13 @@ func TestDecodeInvoiceNetworks(t *testing.T) {
 				t.Errorf("DecodeInvoice = %+v", inv)
 			}
 
+			if got, err := InvoiceNetwork(payreq); err != nil || got != network {
+				t.Errorf("InvoiceNetwork = %q, %v; want %q", got, err, network)
+			}
+			if got, err := InvoiceNetwork(strings.ToUpper(payreq)); err != nil || got != network {
+				t.Errorf("InvoiceNetwork of the upper-case form = %q, %v; want %q", got, err, network)
+			}
+
 			// Every other network refuses it, naming both.
 			for other := range testNetworks {
 				if other == network {
@@ -86,6 +93,14 @@ func TestDecodeInvoiceNetworks(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestInvoiceNetworkMalformed(t *testing.T) {
+	for _, payreq := range []string{"", "lnxx1qqqq", "bc1qqqq", "lnbc", strings.Repeat("lnbc1", 2000)} {
+		if _, err := InvoiceNetwork(payreq); !errors.Is(err, ErrMalformedInvoice) {
+			t.Errorf("InvoiceNetwork(%.20q) err = %v, want ErrMalformedInvoice", payreq, err)
+		}
 	}
 }
 

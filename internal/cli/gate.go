@@ -77,10 +77,9 @@ Several routes, prices, quotas, capabilities: see docs/gate.example.toml.
   satloop gate --config gate.toml
 
 The node is the one in the config file, else --lndconnect or --lnd-*
-(or their environment variables), else the local lab's seller node. A
-macaroon with invoices:read, invoices:write and info:read is enough
-(lncli bakemacaroon invoices:read invoices:write info:read); lnd's own
-invoice.macaroon lacks info:read, which connecting needs. The admin API (revocations, sales,
+(or their environment variables), else the local lab's seller node. An
+invoice macaroon is enough: lnd's own invoice.macaroon, or one baked with
+invoices:read and invoices:write only. The admin API (revocations, sales,
 /metrics) listens on 127.0.0.1:8403 with the token in the data directory's
 gate-admin-token file; 'satloop gate revoke' and 'satloop gate sales' use it.`,
 		Args: noArgs,

@@ -106,7 +106,7 @@ func mapError(c errContext, err error) error {
 	case strings.Contains(msg, textWaitingStart), strings.Contains(msg, textRPCStarting):
 		return fmt.Errorf("lnd: %s: the node is still starting (unlock it with `lncli unlock` if it waits for that), retry in a moment: %w", c.call, lightning.ErrWalletLocked)
 	case msg == textPermission:
-		return fmt.Errorf("lnd: %w", &lightning.PermissionError{Call: c.call, Need: permissions[c.call]})
+		return fmt.Errorf("lnd: %w", &lacksPermissionError{&lightning.PermissionError{Call: c.call, Need: permissions[c.call]}})
 	case strings.Contains(msg, "unable to locate invoice"):
 		return fmt.Errorf("lnd: %s: %w", c.call, lightning.ErrInvoiceNotFound)
 	case strings.Contains(msg, textInvoiceExpiry):
@@ -129,6 +129,14 @@ func mapError(c errContext, err error) error {
 	}
 	return fmt.Errorf("lnd: %s: %w", c.call, clean)
 }
+
+// lacksPermissionError is a refusal of a macaroon the node accepted as its
+// own but that lacks the call's permission, as opposed to a macaroon the
+// node rejects outright: only the former proves the connection is
+// authenticated. It reads and matches as its *lightning.PermissionError.
+type lacksPermissionError struct{ *lightning.PermissionError }
+
+func (e *lacksPermissionError) Unwrap() error { return e.PermissionError }
 
 // maxErrorText bounds how much of lnd's text an error carries.
 const maxErrorText = 300

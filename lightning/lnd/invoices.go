@@ -38,7 +38,15 @@ func (n *Node) CreateInvoice(ctx context.Context, req lightning.InvoiceRequest) 
 	}
 	// The node's invoice is decoded rather than trusted: what a payer
 	// will see is what satloop reports.
-	inv, err := lightning.DecodeInvoice(resp.PaymentRequest, n.network)
+	network := n.network
+	if network == "" {
+		// A macaroon without info:read (see Dial): the node's own
+		// invoice says which network it is on.
+		if network, err = lightning.InvoiceNetwork(resp.PaymentRequest); err != nil {
+			return lightning.CreatedInvoice{}, fmt.Errorf("lnd: AddInvoice returned an invoice satloop cannot read: %w", err)
+		}
+	}
+	inv, err := lightning.DecodeInvoice(resp.PaymentRequest, network)
 	if err != nil {
 		return lightning.CreatedInvoice{}, fmt.Errorf("lnd: AddInvoice returned an invoice satloop cannot read: %w", err)
 	}

@@ -533,3 +533,30 @@ func TestNodeErrors(t *testing.T) {
 		}
 	})
 }
+
+// TestLNDInvoiceMacaroon: lnd's own invoice.macaroon lacks info:read, yet
+// it is what sellers have at hand; it must be enough to sell.
+func TestLNDInvoiceMacaroon(t *testing.T) {
+	ctx := labtest.Context(t)
+	seller := labtest.Network(t).Node(lab.Seller)
+	cfg := seller.LNDConfig()
+	cfg.MacaroonPath = seller.MacaroonPath("invoice")
+	n, err := lnd.Dial(ctx, cfg)
+	if err != nil {
+		t.Fatalf("Dial with lnd's invoice.macaroon: %v", err)
+	}
+	defer n.Close()
+	created, err := n.CreateInvoice(ctx, lightning.InvoiceRequest{Amount: money.Sats(3), Memo: "stock invoice macaroon", Expiry: time.Minute})
+	if err != nil {
+		t.Fatalf("CreateInvoice: %v", err)
+	}
+	if _, err := pay(ctx, labtest.Conn(t, lab.Agent), created.PaymentRequest); err != nil {
+		t.Fatalf("the agent cannot pay the invoice: %v", err)
+	}
+	status, err := n.LookupInvoice(ctx, created.Hash)
+	if err != nil || status.State != lightning.InvoiceSettled {
+		t.Fatalf("LookupInvoice = %+v, %v; want settled", status, err)
+	}
+	_, err = n.DecodeInvoice(created.PaymentRequest)
+	requirePermissionError(t, err, "GetInfo", lightning.Permission{Entity: "info", Action: "read"})
+}

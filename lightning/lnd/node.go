@@ -45,7 +45,13 @@ type Node struct {
 // Dial connects to the node and asks it which network it is on. A node that
 // does not answer, or whose certificate does not match, gives an error
 // wrapping *lightning.UnreachableError; a locked wallet, one wrapping
-// lightning.ErrWalletLocked.
+// lightning.ErrWalletLocked; a macaroon the node rejects, one wrapping
+// *lightning.PermissionError.
+//
+// A macaroon the node accepts but that lacks info:read, such as lnd's own
+// invoice.macaroon, still connects: that is all a seller needs to create
+// invoices. The network then stays unknown, and DecodeInvoice and Pay
+// refuse every invoice, saying the macaroon needs info:read.
 func Dial(ctx context.Context, cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -81,6 +87,12 @@ func Dial(ctx context.Context, cfg Config) (*Node, error) {
 		invoices: invoicesrpc.NewInvoicesClient(conn),
 	}
 	info, err := n.getInfo(ctx)
+	var lacks *lacksPermissionError
+	if errors.As(err, &lacks) {
+		log.Info("lnd: connected; the macaroon may not read the node's info, so this connection cannot decode or pay invoices",
+			"host", cfg.Host)
+		return n, nil
+	}
 	if err != nil {
 		conn.Close()
 		// grpc.NewClient connects lazily, so GetInfo is the dial: a

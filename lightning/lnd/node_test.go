@@ -599,3 +599,46 @@ func TestInfoAndNewAddress(t *testing.T) {
 		t.Errorf("NewAddress = %q, %v", addr, err)
 	}
 }
+
+// TestDialWithoutInfoRead: a macaroon the node accepts but that may not
+// call GetInfo (lnd's own invoice.macaroon) connects and creates invoices,
+// and refuses to decode or pay any, since the network is unknown.
+func TestDialWithoutInfoRead(t *testing.T) {
+	f := startFakeLND(t, "regtest")
+	f.refuse = func(method string) error {
+		if method == "GetInfo" {
+			return errors.New(textPermission)
+		}
+		return nil
+	}
+	n := f.dial(t)
+	if n.Network() != "" {
+		t.Fatalf("Network() = %q, want unknown", n.Network())
+	}
+	preimage := l402.Preimage{7}
+	f.addInvoice = func(req *lnrpc.Invoice) (*lnrpc.AddInvoiceResponse, error) {
+		inv := signInvoice(t, &chaincfg.RegressionNetParams, l402.Preimage(req.RPreimage), money.MilliSat(req.ValueMsat), time.Now(), time.Duration(req.Expiry)*time.Second)
+		return &lnrpc.AddInvoiceResponse{RHash: inv.hash[:], PaymentRequest: inv.payreq, AddIndex: 1}, nil
+	}
+	created, err := n.CreateInvoice(t.Context(), lightning.InvoiceRequest{Amount: 10_000, Memo: "sale", Expiry: time.Minute, Preimage: &preimage})
+	if err != nil {
+		t.Fatalf("CreateInvoice: %v", err)
+	}
+	if created.Hash != preimage.Hash() || created.Amount != 10_000 {
+		t.Errorf("CreateInvoice = %+v", created)
+	}
+
+	inv := newInvoice(t, &chaincfg.RegressionNetParams, 10_000, time.Now(), time.Hour)
+	_, err = n.DecodeInvoice(inv.payreq)
+	var perm *lightning.PermissionError
+	if !errors.As(err, &perm) || perm.Call != "GetInfo" || !slices.Contains(perm.Need, lightning.Permission{Entity: "info", Action: "read"}) {
+		t.Fatalf("DecodeInvoice err = %v, want a PermissionError naming info:read", err)
+	}
+	_, err = n.Pay(t.Context(), lightning.PayRequest{Invoice: inv.payreq, MaxFee: 1000, Timeout: time.Second})
+	if !errors.As(err, &perm) {
+		t.Fatalf("Pay err = %v, want a PermissionError", err)
+	}
+	if c := f.callCount("SendPaymentV2"); c != 0 {
+		t.Errorf("SendPaymentV2 called %d times with the network unknown", c)
+	}
+}

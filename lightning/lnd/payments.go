@@ -20,6 +20,10 @@ import (
 // DecodeInvoice parses an invoice offline and refuses one for another
 // network than the node's.
 func (n *Node) DecodeInvoice(payreq string) (lightning.Invoice, error) {
+	if n.network == "" {
+		return lightning.Invoice{}, fmt.Errorf("lnd: the node's network is unknown, so no invoice can be checked before paying; use a macaroon with info:read: %w",
+			&lightning.PermissionError{Call: "GetInfo", Need: permissions["GetInfo"]})
+	}
 	inv, err := lightning.DecodeInvoice(payreq, n.network)
 	if err != nil {
 		return lightning.Invoice{}, fmt.Errorf("lnd: %w", err)
