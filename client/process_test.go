@@ -48,6 +48,22 @@ func startChild(t *testing.T, job, sellerURL, db string, start time.Time) *exec.
 	return cmd
 }
 
+// runChildren starts n child buyers in mode at the same instant, all on
+// the database db, and waits for them.
+func runChildren(t *testing.T, n int, mode, url, db string) {
+	t.Helper()
+	start := time.Now().Add(1500 * time.Millisecond)
+	var cmds []*exec.Cmd
+	for range n {
+		cmds = append(cmds, startChild(t, mode, url, db, start))
+	}
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("child %d: %v", i, err)
+		}
+	}
+}
+
 // TestManyProcessesPayOnce: 4 processes of 8 goroutines each, every one
 // with its own Transport on one SQLite file, fetch the same paid URL at
 // once: the seller sees exactly one invoice paid.
@@ -56,16 +72,7 @@ func TestManyProcessesPayOnce(t *testing.T) {
 	s.payDelay = 300 * time.Millisecond
 	db := filepath.Join(t.TempDir(), "buyer.db")
 	store := openStore(t, db)
-	start := time.Now().Add(1500 * time.Millisecond)
-	var cmds []*exec.Cmd
-	for range 4 {
-		cmds = append(cmds, startChild(t, "buy", s.srv.URL, db, start))
-	}
-	for i, cmd := range cmds {
-		if err := cmd.Wait(); err != nil {
-			t.Errorf("child %d: %v", i, err)
-		}
-	}
+	runChildren(t, 4, "buy", s.srv.URL, db)
 	if n := s.paidHashes.Load(); n != 1 {
 		t.Errorf("the seller saw %d invoices paid, want 1", n)
 	}

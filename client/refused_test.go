@@ -3,7 +3,6 @@ package client_test
 import (
 	"errors"
 	"net/http"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -207,16 +206,7 @@ func TestManyProcessesToRefusingSellerPayOnce(t *testing.T) {
 	s.payDelay = 300 * time.Millisecond
 	db := filepath.Join(t.TempDir(), "buyer.db")
 	store := openStore(t, db)
-	start := time.Now().Add(1500 * time.Millisecond)
-	var cmds []*exec.Cmd
-	for range 4 {
-		cmds = append(cmds, startChild(t, "refused", s.srv.URL, db, start))
-	}
-	for i, cmd := range cmds {
-		if err := cmd.Wait(); err != nil {
-			t.Errorf("child %d: %v", i, err)
-		}
-	}
+	runChildren(t, 4, "refused", s.srv.URL, db)
 	if n := s.paidHashes.Load(); n != 1 {
 		t.Errorf("the seller saw %d invoices paid, want 1", n)
 	}
