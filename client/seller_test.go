@@ -15,16 +15,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/btcsuite/btcd/btcec/v2"
-	btcecdsa "github.com/btcsuite/btcd/btcec/v2/ecdsa"
 	"github.com/btcsuite/btcd/chaincfg"
-	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/lightningnetwork/lnd/lnwire"
 	"github.com/lightningnetwork/lnd/zpay32"
 
 	"github.com/satloop/satloop/client"
 	"github.com/satloop/satloop/l402"
 	"github.com/satloop/satloop/lightning"
+	"github.com/satloop/satloop/lightning/lightningtest"
 	"github.com/satloop/satloop/money"
 	"github.com/satloop/satloop/store/sqlite"
 )
@@ -231,23 +229,13 @@ func (s *testSeller) challenge(w http.ResponseWriter) {
 // with a payment address as lnd's invoices have; amount 0 means none.
 func signInvoice(t testing.TB, net *chaincfg.Params, hash l402.PaymentHash, amount money.MilliSat, created time.Time, expiry time.Duration) string {
 	t.Helper()
-	key, err := btcec.NewPrivateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
 	var addr [32]byte
 	rand.Read(addr[:])
 	opts := []func(*zpay32.Invoice){zpay32.Description("test resource"), zpay32.Expiry(expiry), zpay32.PaymentAddr(addr)}
 	if amount > 0 {
 		opts = append(opts, zpay32.Amount(lnwire.MilliSatoshi(amount)))
 	}
-	inv, err := zpay32.NewInvoice(net, hash, created, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	payreq, err := inv.Encode(zpay32.MessageSigner{SignCompact: func(msg []byte) ([]byte, error) {
-		return btcecdsa.SignCompact(key, chainhash.HashB(msg), true), nil
-	}})
+	payreq, err := lightningtest.SignInvoice(nil, net, hash, created, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,9 +17,7 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/btcec/v2"
-	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
 	"github.com/btcsuite/btcd/chaincfg"
-	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/lightningnetwork/lnd/lnwire"
 	"github.com/lightningnetwork/lnd/zpay32"
 	"gopkg.in/macaroon.v2"
@@ -27,6 +25,7 @@ import (
 	"github.com/satloop/satloop/gate"
 	"github.com/satloop/satloop/l402"
 	"github.com/satloop/satloop/lightning"
+	"github.com/satloop/satloop/lightning/lightningtest"
 )
 
 // fakeNode stands in for lnd: it issues real signed regtest BOLT 11
@@ -63,14 +62,8 @@ func (f *fakeNode) CreateInvoice(_ context.Context, req lightning.InvoiceRequest
 	}
 	hash := preimage.Hash()
 	now := time.Now()
-	inv, err := zpay32.NewInvoice(&chaincfg.RegressionNetParams, hash, now,
+	payreq, err := lightningtest.SignInvoice(f.key, &chaincfg.RegressionNetParams, hash, now,
 		zpay32.Amount(lnwire.MilliSatoshi(req.Amount)), zpay32.Description(req.Memo), zpay32.Expiry(req.Expiry))
-	if err != nil {
-		return lightning.CreatedInvoice{}, err
-	}
-	payreq, err := inv.Encode(zpay32.MessageSigner{SignCompact: func(msg []byte) ([]byte, error) {
-		return ecdsa.SignCompact(f.key, chainhash.HashB(msg), true), nil
-	}})
 	if err != nil {
 		return lightning.CreatedInvoice{}, err
 	}

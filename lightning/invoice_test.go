@@ -9,31 +9,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/btcsuite/btcd/btcec/v2"
-	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/lightningnetwork/lnd/lnwire"
 	"github.com/lightningnetwork/lnd/zpay32"
 
 	"github.com/satloop/satloop/l402"
+	"github.com/satloop/satloop/lightning/lightningtest"
 	"github.com/satloop/satloop/money"
 )
 
 // signInvoice encodes an invoice for hash on params, signed by a random key.
 func signInvoice(t testing.TB, params *chaincfg.Params, hash l402.PaymentHash, created time.Time, opts ...func(*zpay32.Invoice)) string {
 	t.Helper()
-	key, err := btcec.NewPrivateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	inv, err := zpay32.NewInvoice(params, hash, created, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	payreq, err := inv.Encode(zpay32.MessageSigner{SignCompact: func(msg []byte) ([]byte, error) {
-		return ecdsa.SignCompact(key, chainhash.HashB(msg), true), nil
-	}})
+	payreq, err := lightningtest.SignInvoice(nil, params, hash, created, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,10 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/btcsuite/btcd/btcec/v2"
-	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
 	"github.com/btcsuite/btcd/chaincfg"
-	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/lightningnetwork/lnd/lnwire"
 	"github.com/lightningnetwork/lnd/zpay32"
 	"gopkg.in/macaroon.v2"
@@ -35,6 +32,7 @@ import (
 	"github.com/satloop/satloop/lab"
 	"github.com/satloop/satloop/lab/labtest"
 	"github.com/satloop/satloop/lightning"
+	"github.com/satloop/satloop/lightning/lightningtest"
 	"github.com/satloop/satloop/money"
 )
 
@@ -497,18 +495,8 @@ func sellerInvoiceWithoutAmount(t *testing.T) (string, l402.PaymentHash) {
 // which a regtest node must never be asked to pay.
 func mainnetInvoice(t *testing.T, hash l402.PaymentHash, amount money.MilliSat) string {
 	t.Helper()
-	key, err := btcec.NewPrivateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	inv, err := zpay32.NewInvoice(&chaincfg.MainNetParams, hash, time.Now(),
+	payreq, err := lightningtest.SignInvoice(nil, &chaincfg.MainNetParams, hash, time.Now(),
 		zpay32.Amount(lnwire.MilliSatoshi(amount)), zpay32.Description("mainnet"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	payreq, err := inv.Encode(zpay32.MessageSigner{SignCompact: func(msg []byte) ([]byte, error) {
-		return ecdsa.SignCompact(key, chainhash.HashB(msg), true), nil
-	}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,11 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/btcsuite/btcd/btcec/v2"
-	"github.com/btcsuite/btcd/btcec/v2/ecdsa"
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg"
-	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/lightninglabs/aperture/auth"
 	apl402 "github.com/lightninglabs/aperture/l402"
 	"github.com/lightninglabs/aperture/mint"
@@ -32,6 +29,7 @@ import (
 	"gopkg.in/macaroon.v2"
 
 	"github.com/satloop/satloop/l402"
+	"github.com/satloop/satloop/lightning/lightningtest"
 )
 
 const service = "demo"
@@ -40,18 +38,8 @@ const service = "demo"
 // the payment hash of preimage, as the seller's node would.
 func newInvoice(t *testing.T, preimage lntypes.Preimage, amount lnwire.MilliSatoshi) string {
 	t.Helper()
-	key, err := btcec.NewPrivateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	inv, err := zpay32.NewInvoice(&chaincfg.RegressionNetParams, preimage.Hash(), time.Now(),
+	encoded, err := lightningtest.SignInvoice(nil, &chaincfg.RegressionNetParams, l402.PaymentHash(preimage.Hash()), time.Now(),
 		zpay32.Amount(amount), zpay32.Description("interop"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	encoded, err := inv.Encode(zpay32.MessageSigner{SignCompact: func(msg []byte) ([]byte, error) {
-		return ecdsa.SignCompact(key, chainhash.HashB(msg), true), nil
-	}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,10 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/btcsuite/btcd/btcec/v2"
-	btcecdsa "github.com/btcsuite/btcd/btcec/v2/ecdsa"
 	"github.com/btcsuite/btcd/chaincfg"
-	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/lightningnetwork/lnd/lnrpc"
 	"github.com/lightningnetwork/lnd/lnrpc/invoicesrpc"
 	"github.com/lightningnetwork/lnd/lnrpc/routerrpc"
@@ -32,6 +29,7 @@ import (
 	"google.golang.org/grpc/metadata"
 
 	"github.com/satloop/satloop/l402"
+	"github.com/satloop/satloop/lightning/lightningtest"
 	"github.com/satloop/satloop/money"
 )
 
@@ -265,10 +263,6 @@ func newInvoice(t *testing.T, net *chaincfg.Params, amount money.MilliSat, creat
 func signInvoice(t *testing.T, net *chaincfg.Params, preimage l402.Preimage, amount money.MilliSat, created time.Time, expiry time.Duration) testInvoice {
 	t.Helper()
 	inv := testInvoice{preimage: preimage, hash: preimage.Hash()}
-	key, err := btcec.NewPrivateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
 	// A payment address, as every invoice lnd makes carries: lnd refuses
 	// to pay an invoice without one before looking for a route.
 	var addr [32]byte
@@ -280,14 +274,8 @@ func signInvoice(t *testing.T, net *chaincfg.Params, preimage l402.Preimage, amo
 	if amount > 0 {
 		opts = append(opts, zpay32.Amount(lnwire.MilliSatoshi(amount)))
 	}
-	zinv, err := zpay32.NewInvoice(net, inv.hash, created, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	inv.payreq, err = zinv.Encode(zpay32.MessageSigner{SignCompact: func(msg []byte) ([]byte, error) {
-		return btcecdsa.SignCompact(key, chainhash.HashB(msg), true), nil
-	}})
-	if err != nil {
+	var err error
+	if inv.payreq, err = lightningtest.SignInvoice(nil, net, inv.hash, created, opts...); err != nil {
 		t.Fatal(err)
 	}
 	return inv
