@@ -77,6 +77,7 @@ Output is JSON when stdout is not a terminal; exit codes are 0 (ok),
 		newCmdTokens(io),
 		newCmdHistory(io),
 		newCmdGate(io),
+		newBakeCmd(io),
 	)
 
 	return root
