@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -195,42 +194,6 @@ func TestCheckPayable(t *testing.T) {
 				t.Errorf("ExpiredAt = %s, want %s", expired.ExpiredAt, tc.inv.ExpiresAt)
 			}
 		})
-	}
-}
-
-func TestPresetPermissions(t *testing.T) {
-	has := func(perms []Permission, s string) bool {
-		return slices.ContainsFunc(perms, func(p Permission) bool { return p.String() == s })
-	}
-	for _, p := range Presets {
-		perms, err := p.Permissions()
-		if err != nil || len(perms) == 0 {
-			t.Fatalf("%s: Permissions() = %v, %v", p, perms, err)
-		}
-		if parsed, err := ParsePreset(string(p)); err != nil || parsed != p {
-			t.Errorf("ParsePreset(%q) = %q, %v", p, parsed, err)
-		}
-		// No preset may move on-chain funds, open channels or mint
-		// macaroons: those stay with the admin macaroon.
-		for _, forbidden := range []string{"onchain:write", "macaroon:generate", "macaroon:write", "peers:write", "address:write"} {
-			if has(perms, forbidden) {
-				t.Errorf("%s grants %s", p, forbidden)
-			}
-		}
-	}
-	pay, _ := PresetPayOnly.Permissions()
-	invoice, _ := PresetInvoiceOnly.Permissions()
-	read, _ := PresetReadOnly.Permissions()
-	switch {
-	case !has(pay, "offchain:write") || has(pay, "invoices:write"):
-		t.Errorf("pay-only = %v", pay)
-	case !has(invoice, "invoices:write") || has(invoice, "offchain:write"):
-		t.Errorf("invoice-only = %v", invoice)
-	case slices.ContainsFunc(read, func(p Permission) bool { return p.Action != "read" }):
-		t.Errorf("read-only = %v", read)
-	}
-	if _, err := ParsePreset("admin"); err == nil || !strings.Contains(err.Error(), string(PresetPayOnly)) {
-		t.Errorf("ParsePreset(admin) = %v, want an error naming the presets", err)
 	}
 }
 
