@@ -359,11 +359,12 @@ func TestWalletAndChannels(t *testing.T) {
 	}
 }
 
-// bake asks the agent node for a macaroon of a preset and connects with it.
-func bake(t *testing.T, preset lightning.Preset) *lnd.Node {
+// bake asks the agent node for a macaroon holding the presets' permissions
+// and connects with it.
+func bake(t *testing.T, presets ...lightning.Preset) *lnd.Node {
 	t.Helper()
 	ctx := labtest.Context(t)
-	perms, err := preset.Permissions()
+	perms, err := lightning.PermissionsOf(presets...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,7 +376,7 @@ func bake(t *testing.T, preset lightning.Preset) *lnd.Node {
 	cfg.MacaroonPath, cfg.Macaroon = "", mac
 	conn, err := lnd.Dial(ctx, cfg)
 	if err != nil {
-		t.Fatalf("dial with a %s macaroon: %v", preset, err)
+		t.Fatalf("dial with a %v macaroon: %v", presets, err)
 	}
 	t.Cleanup(func() { conn.Close() })
 	return conn
@@ -393,6 +394,14 @@ func requirePermissionError(t *testing.T, err error, call string, need lightning
 
 func TestBakedMacaroons(t *testing.T) {
 	ctx := labtest.Context(t)
+	seller := labtest.Network(t).Node(lab.Seller)
+	// A channel request that passes the adapter's own checks, so that
+	// only lnd's permission check can refuse it.
+	openToSeller := lightning.OpenChannelRequest{PeerPubkey: seller.Pubkey, Capacity: money.Sats(200_000)}
+	createInvoice := func(n *lnd.Node) error {
+		_, err := n.CreateInvoice(ctx, lightning.InvoiceRequest{Amount: money.Sats(1), Expiry: time.Minute})
+		return err
+	}
 
 	readOnly := bake(t, lightning.PresetReadOnly)
 	if _, err := readOnly.Info(ctx); err != nil {
@@ -407,8 +416,7 @@ func TestBakedMacaroons(t *testing.T) {
 	inv := invoice(t, lab.Seller, money.Sats(5), time.Hour)
 	_, err := pay(ctx, readOnly, inv.PaymentRequest)
 	requirePermissionError(t, err, "SendPaymentV2", lightning.Permission{Entity: "offchain", Action: "write"})
-	_, err = readOnly.CreateInvoice(ctx, lightning.InvoiceRequest{Amount: money.Sats(1), Expiry: time.Minute})
-	requirePermissionError(t, err, "AddInvoice", lightning.Permission{Entity: "invoices", Action: "write"})
+	requirePermissionError(t, createInvoice(readOnly), "AddInvoice", lightning.Permission{Entity: "invoices", Action: "write"})
 	_, err = readOnly.NewAddress(ctx)
 	requirePermissionError(t, err, "NewAddress", lightning.Permission{Entity: "address", Action: "write"})
 
@@ -416,10 +424,11 @@ func TestBakedMacaroons(t *testing.T) {
 	if _, err := pay(ctx, payOnly, inv.PaymentRequest); err != nil {
 		t.Fatalf("pay-only macaroon cannot pay: %v", err)
 	}
-	_, err = payOnly.CreateInvoice(ctx, lightning.InvoiceRequest{Amount: money.Sats(1), Expiry: time.Minute})
-	requirePermissionError(t, err, "AddInvoice", lightning.Permission{Entity: "invoices", Action: "write"})
+	requirePermissionError(t, createInvoice(payOnly), "AddInvoice", lightning.Permission{Entity: "invoices", Action: "write"})
 	_, err = payOnly.Balances(ctx)
 	requirePermissionError(t, err, "WalletBalance", lightning.Permission{Entity: "onchain", Action: "read"})
+	_, err = payOnly.OpenChannel(ctx, openToSeller)
+	requirePermissionError(t, err, "OpenChannelSync", lightning.Permission{Entity: "onchain", Action: "write"})
 
 	invoiceOnly := bake(t, lightning.PresetInvoiceOnly)
 	created, err := invoiceOnly.CreateInvoice(ctx, lightning.InvoiceRequest{Amount: money.Sats(1), Memo: "invoice-only", Expiry: time.Minute})
@@ -432,6 +441,60 @@ func TestBakedMacaroons(t *testing.T) {
 	other := invoice(t, lab.Seller, money.Sats(5), time.Hour)
 	_, err = pay(ctx, invoiceOnly, other.PaymentRequest)
 	requirePermissionError(t, err, "SendPaymentV2", lightning.Permission{Entity: "offchain", Action: "write"})
+	_, err = invoiceOnly.OpenChannel(ctx, openToSeller)
+	requirePermissionError(t, err, "OpenChannelSync", lightning.Permission{Entity: "onchain", Action: "write"})
+
+	// One macaroon for a daemon that both pays and sells.
+	both := bake(t, lightning.PresetPayOnly, lightning.PresetInvoiceOnly)
+	if err := createInvoice(both); err != nil {
+		t.Fatalf("pay-only+invoice-only macaroon cannot create invoices: %v", err)
+	}
+	if _, err := pay(ctx, both, invoice(t, lab.Seller, money.Sats(5), time.Hour).PaymentRequest); err != nil {
+		t.Fatalf("pay-only+invoice-only macaroon cannot pay: %v", err)
+	}
+
+	channelAdmin := bake(t, lightning.PresetChannelAdmin)
+	third := invoice(t, lab.Seller, money.Sats(5), time.Hour)
+	_, err = pay(ctx, channelAdmin, third.PaymentRequest)
+	requirePermissionError(t, err, "SendPaymentV2", lightning.Permission{Entity: "offchain", Action: "write"})
+	requirePermissionError(t, createInvoice(channelAdmin), "AddInvoice", lightning.Permission{Entity: "invoices", Action: "write"})
+	if _, err := channelAdmin.NewAddress(ctx); err != nil {
+		t.Fatalf("channel-admin macaroon cannot take a new address: %v", err)
+	}
+	if _, err := channelAdmin.Balances(ctx); err != nil {
+		t.Fatalf("channel-admin macaroon cannot read balances: %v", err)
+	}
+	// Last, as it adds a channel to the lab: agent opens one to seller
+	// (connecting first, which needs peers:write) and sees it active.
+	openToSeller.PeerHost = seller.P2PAddr
+	point, err := channelAdmin.OpenChannel(ctx, openToSeller)
+	if err != nil {
+		t.Fatalf("channel-admin macaroon cannot open a channel: %v", err)
+	}
+	if _, err := labtest.Network(t).Mine(ctx, 6); err != nil {
+		t.Fatal(err)
+	}
+	requireActiveChannel(t, channelAdmin, point)
+}
+
+// requireActiveChannel waits for the channel to be listed as active.
+func requireActiveChannel(t *testing.T, n *lnd.Node, point lightning.ChannelPoint) {
+	t.Helper()
+	ctx := labtest.Context(t)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		chans, err := n.Channels(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if slices.ContainsFunc(chans, func(c lightning.Channel) bool { return c.Point == point && c.Active }) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("channel %s never became active", point)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // The adapter's permission table must agree with what lnd itself says
