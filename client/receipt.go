@@ -48,3 +48,11 @@ func WithReceipt(ctx context.Context) (context.Context, *Receipt) {
 	r := new(Receipt)
 	return context.WithValue(ctx, receiptKey{}, r), r
 }
+
+// ReceiptFrom returns the Receipt WithReceipt put in ctx, or nil. It is
+// for round trippers that pay elsewhere (the allowance daemon's client)
+// and report into the same Receipt as the Transport.
+func ReceiptFrom(ctx context.Context) *Receipt {
+	r, _ := ctx.Value(receiptKey{}).(*Receipt)
+	return r
+}
