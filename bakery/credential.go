@@ -17,11 +17,13 @@
 package bakery
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"slices"
 	"strconv"
 	"strings"
@@ -115,17 +117,22 @@ type Limits struct {
 func (l Limits) Caveats() ([]l402.Caveat, error) {
 	var cs []l402.Caveat
 	if !l.ExpiresAt.IsZero() {
+		// Verify reads expires <= 0 as malformed: refuse to write a
+		// credential that could never be used.
+		if l.ExpiresAt.Unix() <= 0 {
+			return nil, fmt.Errorf("bakery: expiry %s is before 1970; give a real date", l.ExpiresAt.UTC().Format(time.RFC3339))
+		}
 		cs = append(cs, l402.Caveat{Condition: CondExpires, Value: strconv.FormatInt(l.ExpiresAt.Unix(), 10)})
 	}
-	if l.MaxPerCall < 0 {
-		return nil, fmt.Errorf("bakery: a per-call cap cannot be negative")
+	if l.MaxPerCall < 0 || !l.MaxPerCall.Valid() {
+		return nil, fmt.Errorf("bakery: a per-call cap must be between 0 and %s", money.MaxMilliSat)
 	}
 	if l.MaxPerCall > 0 {
 		cs = append(cs, l402.Caveat{Condition: CondMaxPerCall, Value: strconv.FormatInt(int64(l.MaxPerCall), 10)})
 	}
 	for _, b := range l.Budgets {
-		if b.Limit <= 0 {
-			return nil, fmt.Errorf("bakery: budget over %s must be positive", b.Window)
+		if b.Limit <= 0 || !b.Limit.Valid() {
+			return nil, fmt.Errorf("bakery: budget over %s must be positive and at most %s", b.Window, money.MaxMilliSat)
 		}
 		if _, err := ParseWindow(b.Window.String()); err != nil {
 			return nil, err
@@ -257,8 +264,18 @@ func (g Grant) HostLimited() bool { return len(g.Hosts) > 0 }
 
 // CheckHost returns nil when host may be fetched, or an error saying which
 // caveat refuses it.
+// The host is compared without case and without a trailing dot; with any
+// hosts or deny_hosts caveat, a host that is not a plain host name (a port,
+// an IPv6 literal, non-ASCII letters) is refused: a pattern could not
+// have named it, so it could slip past a denial.
 func (g Grant) CheckHost(host string) error {
-	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if len(g.Hosts) == 0 && len(g.DenyHosts) == 0 {
+		return nil
+	}
+	host = asciiLower(strings.TrimSuffix(host, "."))
+	if !validHostName(host) {
+		return fmt.Errorf("host %q is not a plain host name; the credential limits hosts, so pass the name without scheme or port", printable(host))
+	}
 	for _, p := range g.DenyHosts {
 		if hostMatches(p, host) {
 			return fmt.Errorf("host %s is denied by the credential (%s)", host, p)
@@ -294,6 +311,11 @@ func Verify(mac *macaroon.Macaroon, rootKeyOf func(id [16]byte) ([]byte, error),
 	if err != nil {
 		return Grant{}, err
 	}
+	// A third-party caveat would fail the signature check for want of a
+	// discharge; say what is actually wrong.
+	if err := refuseThirdParty(mac); err != nil {
+		return Grant{}, err
+	}
 	if _, err := mac.VerifySignature(rootKey, nil); err != nil {
 		return Grant{}, ErrBadSignature
 	}
@@ -316,24 +338,50 @@ func Inspect(mac *macaroon.Macaroon) (Grant, error) {
 		return Grant{}, err
 	}
 	g := Grant{AgentID: id}
-	chain := sha256.New()
-	chain.Write(id[:])
+	chain := newBudgetChain(id)
+	if err := refuseThirdParty(mac); err != nil {
+		return Grant{}, err
+	}
 	for _, c := range mac.Caveats() {
-		if len(c.VerificationId) != 0 || c.Location != "" {
-			return Grant{}, fmt.Errorf("%w: a third-party caveat", ErrUnknownCaveat)
-		}
 		raw := string(c.Id)
-		// The length prefix keeps "ab"+"c" and "a"+"bc" apart.
-		fmt.Fprintf(chain, "%d:%s", len(raw), raw)
+		key := chain.next(raw)
 		caveat, ok := l402.ParseCaveat(raw)
 		if !ok {
 			return Grant{}, fmt.Errorf("%w: %q", ErrUnknownCaveat, printable(raw))
 		}
-		if err := g.add(caveat, hex.EncodeToString(chain.Sum(nil)[:16])); err != nil {
+		if err := g.add(caveat, key); err != nil {
 			return Grant{}, err
 		}
 	}
 	return g, nil
+}
+
+// budgetChain derives budget keys: a hash of the agent id and every caveat
+// so far, so that a key names one position in one chain of caveats.
+type budgetChain struct{ h hash.Hash }
+
+func newBudgetChain(id [16]byte) budgetChain {
+	h := sha256.New()
+	h.Write(id[:])
+	return budgetChain{h}
+}
+
+// next adds caveat raw to the chain and returns the key up to it. The
+// length prefix keeps "ab"+"c" and "a"+"bc" apart.
+func (c budgetChain) next(raw string) string {
+	fmt.Fprintf(c.h, "%d:%s", len(raw), raw)
+	return hex.EncodeToString(c.h.Sum(nil)[:16])
+}
+
+// refuseThirdParty returns ErrUnknownCaveat when mac has a third-party
+// caveat: agent credentials have none, and no discharge is ever asked for.
+func refuseThirdParty(mac *macaroon.Macaroon) error {
+	for _, c := range mac.Caveats() {
+		if len(c.VerificationId) != 0 || c.Location != "" {
+			return fmt.Errorf("%w: a third-party caveat", ErrUnknownCaveat)
+		}
+	}
+	return nil
 }
 
 // add narrows g by one caveat; key identifies the chain up to it.
@@ -407,18 +455,41 @@ func (g *Grant) add(c l402.Caveat, key string) error {
 func parseHostPatterns(s string) ([]string, error) {
 	var out []string
 	for _, raw := range strings.Split(s, ",") {
-		p := strings.ToLower(strings.TrimSpace(raw))
-		name := strings.TrimPrefix(p, "*.")
-		valid := name != "" && !strings.HasPrefix(name, ".") && !strings.HasSuffix(name, ".") && !strings.Contains(name, "..")
-		for _, r := range name {
-			valid = valid && (r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '.' || r == '_')
-		}
-		if !valid {
+		p := asciiLower(strings.TrimSpace(raw))
+		if !validHostName(strings.TrimPrefix(p, "*.")) {
 			return nil, fmt.Errorf("bakery: host pattern %q: write a host name or IPv4 address (api.example.com, 127.0.0.1), or *.example.org for its subdomains, without scheme or port", printable(raw))
 		}
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// validHostName reports whether name is lowercase ASCII letters, digits,
+// '-' and '_' in dot-separated non-empty labels.
+func validHostName(name string) bool {
+	if name == "" || strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".") || strings.Contains(name, "..") {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.' || c == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// asciiLower lowercases ASCII letters only. strings.ToLower would map
+// non-ASCII letters such as the Kelvin sign onto ASCII ones, letting a
+// name that no resolver would use pass as a listed one.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }
 
 // AgentIDOf returns the agent a credential names, without verifying it.
@@ -431,7 +502,9 @@ func agentIDOf(mac *macaroon.Macaroon) ([16]byte, error) {
 		return id, fmt.Errorf("%w: not a satloop agent credential (an L402 token or an lnd macaroon, perhaps)", ErrMalformed)
 	}
 	b, err := hex.DecodeString(hexID)
-	if err != nil || len(b) != len(id) {
+	// Only the lowercase form Mint writes: two spellings of one agent
+	// would be two identifiers sharing budget keys.
+	if err != nil || len(b) != len(id) || hex.EncodeToString(b) != hexID {
 		return id, fmt.Errorf("%w: bad agent id in the identifier", ErrMalformed)
 	}
 	copy(id[:], b)
@@ -467,6 +540,13 @@ func Decode(s string) (*macaroon.Macaroon, error) {
 	var mac macaroon.Macaroon
 	if err := mac.UnmarshalBinary(b); err != nil {
 		return nil, fmt.Errorf("%w: not a macaroon", ErrMalformed)
+	}
+	// UnmarshalBinary ignores trailing bytes and accepts the V1 format
+	// and overlong lengths; accept only the one form Encode writes, so
+	// that a credential has a single spelling.
+	canonical, err := mac.MarshalBinary()
+	if err != nil || mac.Version() != macaroon.V2 || !bytes.Equal(canonical, b) {
+		return nil, fmt.Errorf("%w: not a macaroon in the binary V2 form Encode writes (trailing or extra bytes)", ErrMalformed)
 	}
 	return &mac, nil
 }

@@ -4,8 +4,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"gopkg.in/macaroon.v2"
@@ -30,33 +32,51 @@ type File struct {
 func (f File) Macaroon() (*macaroon.Macaroon, error) { return Decode(f.Credential) }
 
 // WriteFile writes f to path with mode 0600, refusing to replace an
-// existing file unless overwrite is set.
+// existing file unless overwrite is set. A replacement is written beside
+// path and renamed over it: the old file's mode and links are not reused,
+// and a failed write leaves the old credential in place.
 func WriteFile(path string, f File, overwrite bool) error {
 	b, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
 		return fmt.Errorf("bakery: %w", err)
 	}
-	flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
-	if overwrite {
-		flags = os.O_WRONLY | os.O_CREATE | os.O_TRUNC
+	b = append(b, '\n')
+	if !overwrite {
+		out, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("bakery: %s exists; choose another path or remove it first", path)
+		}
+		if err != nil {
+			return fmt.Errorf("bakery: write credential: %w", err)
+		}
+		return finish(out, b, path)
 	}
-	out, err := os.OpenFile(path, flags, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("bakery: %s exists; choose another path or remove it first", path)
-	}
+	// CreateTemp makes the file 0600.
+	out, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return fmt.Errorf("bakery: write credential: %w", err)
 	}
-	// A file replaced with O_TRUNC keeps its old mode: restrict it.
-	if err := out.Chmod(0o600); err != nil {
-		out.Close()
+	if err := finish(out, b, path); err != nil {
+		os.Remove(out.Name())
+		return err
+	}
+	if err := os.Rename(out.Name(), path); err != nil {
+		os.Remove(out.Name())
 		return fmt.Errorf("bakery: write credential: %w", err)
 	}
-	if _, err := out.Write(append(b, '\n')); err != nil {
-		out.Close()
-		return fmt.Errorf("bakery: write credential %s: %w", path, err)
+	return nil
+}
+
+// finish writes b to out, syncs and closes it; path names it in errors.
+func finish(out *os.File, b []byte, path string) error {
+	_, err := out.Write(b)
+	if err == nil {
+		err = out.Sync()
 	}
-	if err := out.Close(); err != nil {
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
 		return fmt.Errorf("bakery: write credential %s: %w", path, err)
 	}
 	return nil
@@ -73,19 +93,66 @@ func ReadCredential(s string) (File, error) {
 	if strings.HasPrefix(s, "{") {
 		return parseFile([]byte(s), "the credential")
 	}
-	if !strings.ContainsAny(s, `/\.`) || len(s) > 200 {
-		if _, err := Decode(s); err == nil {
-			return File{Credential: s}, nil
-		}
+	// Tried first: standard base64 has '/', so a credential can look
+	// like a path, and a path never decodes as a macaroon.
+	if _, err := Decode(s); err == nil {
+		return File{Credential: s}, nil
 	}
-	b, err := os.ReadFile(s)
+	// A damaged credential must not be echoed as a file name: it may
+	// still hold a valid signature.
+	name := s
+	if looksEncoded(s) {
+		name = "the credential given"
+	}
+	b, err := readLimited(s)
 	if err != nil {
+		if looksEncoded(s) {
+			return File{}, fmt.Errorf("%w: the credential given is neither a valid encoded credential nor a readable file", ErrMalformed)
+		}
 		if errors.Is(err, fs.ErrNotExist) {
 			return File{}, fmt.Errorf("bakery: credential file %s does not exist", s)
 		}
 		return File{}, fmt.Errorf("bakery: read credential: %w", err)
 	}
-	return parseFile(b, s)
+	return parseFile(b, name)
+}
+
+// maxFileLen caps a credential file: a real one is a few KiB with its
+// certificate, and a path to a device must not be read forever.
+const maxFileLen = 64 << 10
+
+func readLimited(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxFileLen+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxFileLen {
+		return nil, fmt.Errorf("%w: %s is longer than %d bytes", ErrMalformed, path, maxFileLen)
+	}
+	return b, nil
+}
+
+// looksEncoded reports whether s is long and written only in base64's
+// alphabets and white space: an attempt at a bare credential rather than a path.
+func looksEncoded(s string) bool {
+	if len(s) < 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == ' ' || c == '\t' || c == '\r' || c == '\n' {
+			continue // base64 wrapped over lines
+		}
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte("+/-_=", c) >= 0) {
+			return false
+		}
+	}
+	return true
 }
 
 func parseFile(b []byte, name string) (File, error) {

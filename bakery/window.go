@@ -37,17 +37,25 @@ func ParseWindow(s string) (Window, error) {
 		return Window{Period: p}, nil
 	}
 	d, err := parseDuration(s)
-	if err != nil || d < time.Minute {
-		return Window{}, fmt.Errorf("bakery: budget window %q: use day, week or month (calendar, UTC), or a rolling duration of at least 1m such as 24h or 7d", s)
+	// The cap holds for every spelling, so that String, which writes
+	// whole days as "Nd", always writes something ParseWindow reads.
+	if err != nil || d < time.Minute || d > maxRolling {
+		return Window{}, fmt.Errorf("bakery: budget window %q: use day, week or month (calendar, UTC), or a rolling duration from 1m to %dd such as 24h or 7d", printable(s), maxRollingDays)
 	}
 	return Window{Rolling: d}, nil
 }
+
+// maxRollingDays caps a rolling window at about ten years.
+const (
+	maxRollingDays = 3660
+	maxRolling     = maxRollingDays * 24 * time.Hour
+)
 
 // parseDuration reads Go durations and whole days ("7d").
 func parseDuration(s string) (time.Duration, error) {
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		n, err := strconv.ParseInt(days, 10, 32)
-		if err != nil || n <= 0 || n > 3660 {
+		if err != nil || n <= 0 || n > maxRollingDays {
 			return 0, fmt.Errorf("bakery: %q is not a whole number of days", s)
 		}
 		return time.Duration(n) * 24 * time.Hour, nil
@@ -114,11 +122,11 @@ type Budget struct {
 func ParseBudget(s string) (Budget, error) {
 	amount, window, ok := strings.Cut(s, "/")
 	if !ok {
-		return Budget{}, fmt.Errorf("bakery: budget %q: write SATS/WINDOW, such as 5000/day or 20000/30d", s)
+		return Budget{}, fmt.Errorf("bakery: budget %q: write SATS/WINDOW, such as 5000/day or 20000/30d", printable(s))
 	}
 	limit, err := money.ParseSats(amount)
 	if err != nil || limit <= 0 {
-		return Budget{}, fmt.Errorf("bakery: budget %q: %q is not a positive number of sats", s, amount)
+		return Budget{}, fmt.Errorf("bakery: budget %q: %q is not a positive number of sats", printable(s), printable(amount))
 	}
 	w, err := ParseWindow(window)
 	if err != nil {
