@@ -48,34 +48,43 @@ type NewBacking func(t *testing.T) Open
 func Run(t *testing.T, newBacking NewBacking) {
 	tests := []struct {
 		name string
-		run  func(t *testing.T, open Open)
+		run  func(t *testing.T, newBacking NewBacking)
 	}{
-		{"AgentCreateAndGet", testAgentCreateAndGet},
-		{"AgentDuplicateName", testAgentDuplicateName},
-		{"AgentRevokeAndReuseName", testAgentRevokeAndReuseName},
-		{"AgentsOldestFirst", testAgentsOldestFirst},
-		{"Freeze", testFreeze},
-		{"ReserveReturnsEntryAsStored", testReserveReturnsEntry},
+		{"AgentCreateAndGet", oneBacking(testAgentCreateAndGet)},
+		{"AgentDuplicateName", oneBacking(testAgentDuplicateName)},
+		{"AgentRevokeAndReuseName", oneBacking(testAgentRevokeAndReuseName)},
+		{"AgentsOldestFirst", oneBacking(testAgentsOldestFirst)},
+		{"Freeze", oneBacking(testFreeze)},
+		{"ReserveReturnsEntryAsStored", oneBacking(testReserveReturnsEntry)},
 		{"ReserveOrderOfChecks", testReserveOrderOfChecks},
-		{"ReserveReplacesReleased", testReserveReplacesReleased},
-		{"ReserveSameHashConcurrently", testReserveSameHashConcurrently},
+		{"ReserveReplacesReleased", oneBacking(testReserveReplacesReleased)},
+		{"ReserveSameHashConcurrently", oneBacking(testReserveSameHashConcurrently)},
 		{"Budgets", testBudgets},
-		{"BudgetSettledCountsPaid", testBudgetSettledCountsPaid},
-		{"BudgetReleasedFreesRoom", testBudgetReleasedFreesRoom},
-		{"BudgetAtomicAcrossHandles", testBudgetAtomicAcrossHandles},
-		{"SettleAndRelease", testSettleAndRelease},
-		{"SettleReleaseErrors", testSettleReleaseErrors},
-		{"SharedAcrossHandles", testSharedAcrossHandles},
-		{"ReservedOldestFirst", testReservedOldestFirst},
-		{"Entries", testEntries},
-		{"Used", testUsed},
-		{"Invoices", testInvoices},
-		{"SecretsStayOutOfErrors", testSecretsStayOutOfErrors},
+		{"BudgetSettledCountsPaid", oneBacking(testBudgetSettledCountsPaid)},
+		{"BudgetReleasedFreesRoom", oneBacking(testBudgetReleasedFreesRoom)},
+		{"BudgetAtomicAcrossHandles", oneBacking(testBudgetAtomicAcrossHandles)},
+		{"SettleAndRelease", oneBacking(testSettleAndRelease)},
+		{"SettleReleaseErrors", oneBacking(testSettleReleaseErrors)},
+		{"SharedAcrossHandles", oneBacking(testSharedAcrossHandles)},
+		{"ReservedOldestFirst", oneBacking(testReservedOldestFirst)},
+		{"Entries", oneBacking(testEntries)},
+		{"Used", oneBacking(testUsed)},
+		{"Invoices", oneBacking(testInvoices)},
+		{"SecretsStayOutOfErrors", oneBacking(testSecretsStayOutOfErrors)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tt.run(t, closing(newBacking(t)))
+			tt.run(t, newBacking)
 		})
+	}
+}
+
+// oneBacking adapts a test that needs one backing ledger (with as many
+// handles on it as it likes); table-driven tests whose cases each need a
+// fresh ledger take the NewBacking itself.
+func oneBacking(test func(t *testing.T, open Open)) func(t *testing.T, newBacking NewBacking) {
+	return func(t *testing.T, newBacking NewBacking) {
+		test(t, closing(newBacking(t)))
 	}
 }
 
@@ -479,7 +488,7 @@ func testReserveReturnsEntry(t *testing.T, open Open) {
 
 // testReserveOrderOfChecks sets up a ledger where several checks would
 // fail at once and expects the first of them, in the contract's order.
-func testReserveOrderOfChecks(t *testing.T, open Open) {
+func testReserveOrderOfChecks(t *testing.T, newBacking NewBacking) {
 	const (
 		live    = 1
 		revoked = 2
@@ -510,7 +519,7 @@ func testReserveOrderOfChecks(t *testing.T, open Open) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l, c := open(t), ctx(t)
+			l, c := closing(newBacking(t))(t), ctx(t)
 			mustAgent(t, l, live, "live", at(0))
 			mustAgent(t, l, revoked, "revoked", at(0))
 			// Fill the tight budget, and leave one entry of each status.
@@ -631,7 +640,7 @@ func testReserveSameHashConcurrently(t *testing.T, open Open) {
 
 // testBudgets checks the budget arithmetic of Reserve, one scenario per
 // case: prior reservations, then one that must fit or be refused.
-func testBudgets(t *testing.T, open Open) {
+func testBudgets(t *testing.T, newBacking NewBacking) {
 	day := wallet.Budget{Key: "agent/day", Limit: money.Sats(1000), Since: at(100)}
 	host := wallet.Budget{Key: "agent/host/api.example.com", Limit: money.Sats(300), Since: at(0)}
 	lifetime := wallet.Budget{Key: "agent/lifetime", Limit: money.Sats(5000)}
@@ -704,7 +713,7 @@ func testBudgets(t *testing.T, open Open) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l, c := open(t), ctx(t)
+			l, c := closing(newBacking(t))(t), ctx(t)
 			a := mustAgent(t, l, 1, "a", at(0))
 			for i, p := range tt.prior {
 				_, err := l.Reserve(c, pay(a.ID, 100+i, p.amount, p.limit, at(p.at), p.budgets...))
@@ -1154,8 +1163,9 @@ func testSecretsStayOutOfErrors(t *testing.T, open Open) {
 	errs = append(errs, err)
 	errs = append(errs, l.CreateAgent(c, wallet.Agent{ID: agentID(2), Name: "a", RootKey: rootKey(2), CreatedAt: at(4)}))
 	errs = append(errs, l.CreateAgent(c, wallet.Agent{ID: a.ID, Name: "fresh", RootKey: rootKey(3), CreatedAt: at(4)}))
+	raw := preimageOf(1)
 	secrets := []string{preimageOf(1).Hex(), preimageOf(2).Hex(), fmt.Sprintf("%x", []byte(rootKey(1))),
-		fmt.Sprintf("%x", []byte(rootKey(2))), fmt.Sprintf("%x", []byte(rootKey(3))), string(preimageOf(1)[:])}
+		fmt.Sprintf("%x", []byte(rootKey(2))), fmt.Sprintf("%x", []byte(rootKey(3))), string(raw[:])}
 	for i, err := range errs {
 		if err == nil {
 			t.Errorf("error %d: nil, want a refusal", i)
