@@ -308,6 +308,9 @@ type ServeConfig struct {
 	TLSAddr         string
 	TLSCert, TLSKey string
 	Logger          *slog.Logger
+	// Ready, when set, is called once every listener is up, with the TLS
+	// listener's address (empty without one).
+	Ready func(tlsAddr string)
 }
 
 // Serve serves h until ctx ends, then shuts down gracefully.
@@ -338,6 +341,10 @@ func Serve(ctx context.Context, cfg ServeConfig, h http.Handler) error {
 			return fmt.Errorf("wallet: listen on %s: %w", cfg.TLSAddr, err)
 		}
 		go func() { errc <- srv.ServeTLS(tln, cfg.TLSCert, cfg.TLSKey) }()
+		cfg.TLSAddr = tln.Addr().String()
+	}
+	if cfg.Ready != nil {
+		cfg.Ready(cfg.TLSAddr)
 	}
 	select {
 	case err := <-errc:
