@@ -110,7 +110,7 @@ func ReadCredential(s string) (File, error) {
 			return File{}, fmt.Errorf("%w: the credential given is neither a valid encoded credential nor a readable file", ErrMalformed)
 		}
 		if errors.Is(err, fs.ErrNotExist) {
-			return File{}, fmt.Errorf("bakery: credential file %s does not exist", s)
+			return File{}, fmt.Errorf("bakery: credential file %s: %w", s, fs.ErrNotExist)
 		}
 		return File{}, fmt.Errorf("bakery: read credential: %w", err)
 	}
@@ -137,22 +137,24 @@ func readLimited(path string) ([]byte, error) {
 	return b, nil
 }
 
-// looksEncoded reports whether s is long and written only in base64's
-// alphabets and white space: an attempt at a bare credential rather than a path.
+// looksEncoded reports whether s holds a run of at least 64 characters of
+// base64's alphabets (white space included, for wrapped lines): an attempt
+// at a bare credential, perhaps damaged by a stray character, rather than
+// a path, whose names are broken up by dots.
 func looksEncoded(s string) bool {
-	if len(s) < 64 {
-		return false
-	}
+	run := 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
-		if c == ' ' || c == '\t' || c == '\r' || c == '\n' {
-			continue // base64 wrapped over lines
+		if c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte("+/-_= \t\r\n", c) >= 0 {
+			run++
+			if run >= 64 {
+				return true
+			}
+			continue
 		}
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || strings.IndexByte("+/-_=", c) >= 0) {
-			return false
-		}
+		run = 0
 	}
-	return true
+	return false
 }
 
 func parseFile(b []byte, name string) (File, error) {
