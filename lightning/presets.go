@@ -24,8 +24,9 @@ const (
 	// PresetChannelAdmin can look after channels: connect peers, open,
 	// close and set the fees of channels, take new on-chain addresses to
 	// fund them, and read the node's info, funds, channels and peers. It
-	// can neither pay nor create invoices, nor send on-chain funds except
-	// into a channel it opens (or, when closing, to the address given).
+	// can neither pay nor create invoices, nor call SendCoins. It is still
+	// trusted with the funds it manages: an opening may push part of the
+	// capacity to the peer, and a close may pay out to any address.
 	PresetChannelAdmin Preset = "channel-admin"
 )
 
@@ -109,7 +110,7 @@ func (p Preset) Description() string {
 	case PresetReadOnly:
 		return "read everything, change nothing (monitoring, dashboards)"
 	case PresetChannelAdmin:
-		return "connect peers, open, close and set fees of channels, new addresses; cannot pay, create invoices or send coins"
+		return "connect peers, open, close and set fees of channels, new addresses; cannot pay or create invoices, nor SendCoins"
 	}
 	return ""
 }

@@ -53,8 +53,8 @@ the admin macaroon:
   pay-only       pay invoices and see payments (the buying wallet daemon)
   invoice-only   create and look up invoices (a seller's gateway)
   read-only      read everything, change nothing (monitoring)
-  channel-admin  connect peers, open and close channels, new addresses;
-                 cannot pay, create invoices or send coins
+  channel-admin  connect peers, open, close and set fees of channels, new
+                 addresses; cannot pay or create invoices, nor SendCoins
 
 Presets combine: --preset pay-only,invoice-only bakes one macaroon that can
 do both. 'satloop bake lnd --list' prints each preset's permissions.
