@@ -11,6 +11,6 @@ func newBakeCmd(io *IO) *cobra.Command {
 		Args:  noArgs,
 		RunE:  func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	cmd.AddCommand(newBakeLNDCmd(io, nil))
+	cmd.AddCommand(newBakeLNDCmd(io, nil), newCmdBakeAgent(io), newCmdBakeAttenuate(io))
 	return cmd
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 
+	"github.com/satloop/satloop/bakery"
 	"github.com/satloop/satloop/client"
 	"github.com/satloop/satloop/lightning"
+	"github.com/satloop/satloop/wallet"
 )
 
 // ExitCode is the process status satloop ends with. Agents branch on it, so
@@ -23,7 +25,10 @@ const (
 	// ExitRefused means satloop declined to pay and paid nothing: the
 	// price is above the cap, the invoice has no amount, has expired, is
 	// for another network or pays another hash than the token's, the
-	// challenge is unusable, or the body could not be sent again.
+	// challenge is unusable, or the body could not be sent again; or the
+	// wallet refused: a budget or the per-call cap, a host or operation
+	// the credential does not allow, a revoked, expired or invalid
+	// credential, a frozen wallet.
 	ExitRefused ExitCode = 3
 	// ExitPaymentFailed means the node tried to pay and gave up (no route,
 	// fee above the cap...): nothing was spent.
@@ -86,10 +91,16 @@ func exitCodeFor(err error) ExitCode {
 			return ExitPaidNothing
 		}
 		return ExitHTTPError
-	case errors.Is(err, client.ErrPaymentInFlight):
+	case errors.Is(err, client.ErrPaymentInFlight), errors.Is(err, wallet.ErrInFlight):
 		return ExitInFlight
-	case errors.Is(err, client.ErrPaymentFailed):
+	case errors.Is(err, client.ErrPaymentFailed), errors.Is(err, wallet.ErrPaymentFailed):
 		return ExitPaymentFailed
+	case errors.Is(err, wallet.ErrDaemonUnreachable), errors.Is(err, wallet.ErrUpstream), errors.Is(err, wallet.ErrNodeDown):
+		return ExitNetwork
+	case errors.Is(err, wallet.ErrOverBudget), errors.Is(err, wallet.ErrOverCallCap), errors.Is(err, wallet.ErrHostNotAllowed),
+		errors.Is(err, wallet.ErrOpNotAllowed), errors.Is(err, wallet.ErrFrozen), errors.Is(err, wallet.ErrRevoked),
+		errors.Is(err, wallet.ErrCredential), errors.Is(err, bakery.ErrExpired), errors.Is(err, wallet.ErrInvoiceRefused):
+		return ExitRefused
 	case errors.As(err, &nodeDown), errors.Is(err, lightning.ErrUnreachable):
 		return ExitNetwork
 	case errors.As(err, &refused), errors.Is(err, client.ErrChallenge):

@@ -81,6 +81,11 @@ type getOptions struct {
 	// place of the system roots, e.g. a gateway's self-signed one.
 	CACert string
 	Node   nodeOptions
+	// Wallet and Credential, when a credential is given (or
+	// SATLOOP_CREDENTIAL), make the wallet daemon fetch and pay instead
+	// of the node.
+	Wallet     string
+	Credential string
 	// dialPayer connects to what pays; nil means the node of the node
 	// flags. Tests substitute a fake.
 	dialPayer func(context.Context) (client.Payer, error)
@@ -116,6 +121,13 @@ Before anything is paid, a payment left pending by a crashed run is
 resolved with the node by payment hash: a settled one gives back its token,
 so nothing is paid twice.
 
+With --credential FILE (or SATLOOP_CREDENTIAL), an agent credential minted
+by 'satloop bake agent', the request goes through the wallet daemon: it
+checks the credential's limits (per-call cap, budgets, hosts), pays from
+the node it alone holds, keeps the tokens, and the daemon's fee cap
+applies. --max-sats still caps each call. The node flags, --max-fee-sats
+and --cacert are the daemon's business then and are refused.
+
 Tokens and the spend log live in --data-dir (default $SATLOOP_DATA_DIR,
 else $XDG_DATA_HOME/satloop, else ~/.local/share/satloop). With no node
 flag, the node is the local lab's agent ('satloop lab up').
@@ -126,7 +138,11 @@ Exit codes:
   2  usage error
   3  refused, nothing paid: price above --max-sats, no amount in the
      invoice, expired invoice, invoice for another network, payment hash
-     not the token's, malformed challenge, body too large to resend
+     not the token's, malformed challenge, body too large to resend;
+     or, through the wallet, a limit of the credential (budget, per-call
+     cap, host, operation), a revoked, expired or invalid credential, a
+     frozen wallet (the message says which limit, what is left and when
+     it resets)
   4  payment failed, nothing spent (no route, fee above --max-fee-sats...)
   5  network: the server or the node could not be reached, or timed out,
      or sent an unusable response (headers above 64 KiB...); nothing paid
@@ -173,6 +189,7 @@ Exit codes:
 	f.StringVar(&opts.DataDir, "data-dir", "", "where tokens and the spend log are kept (default $SATLOOP_DATA_DIR or ~/.local/share/satloop)")
 	f.StringVar(&opts.CACert, "cacert", "", "trust the certificates in this PEM file for https instead of the system's (e.g. the gateway's self-signed gate-tls.cert)")
 	addNodeFlags(cmd, &opts.Node, lab.Agent)
+	addAgentFlags(cmd, &opts.Wallet, &opts.Credential)
 	return cmd
 }
 
@@ -186,6 +203,14 @@ func (o *getOptions) parse(cmd *cobra.Command, rawURL string) error {
 		return fmt.Errorf("%q is not an http:// or https:// URL with a host", rawURL)
 	}
 	o.URL = u
+
+	if agentCredentialGiven(o.Credential) {
+		for _, name := range []string{"max-fee-sats", "cacert", "lndconnect", "lnd-host", "lnd-tlscert", "lnd-macaroon", "lab-dir"} {
+			if cmd.Flags().Changed(name) {
+				return fmt.Errorf("--%s does not apply with an agent credential: the wallet daemon holds the node and makes the connection", name)
+			}
+		}
+	}
 
 	o.Headers = make(http.Header)
 	for _, h := range o.rawHeaders {
@@ -288,6 +313,10 @@ func runGet(ctx context.Context, o *getOptions) error {
 	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	defer cancel()
 
+	if agentCredentialGiven(o.Credential) {
+		return runGetThroughWallet(ctx, o)
+	}
+
 	store, err := openBuyerStore(ctx, o.DataDir)
 	if err != nil {
 		return err
@@ -338,6 +367,35 @@ func runGet(ctx context.Context, o *getOptions) error {
 		return err
 	}
 
+	return o.fetch(ctx, tr)
+}
+
+// runGetThroughWallet fetches through the wallet daemon with the agent's
+// credential: the daemon pays and keeps the tokens. A quote needs no
+// payment, so it is read here, with the wallet decoding the invoice for
+// its network.
+func runGetThroughWallet(ctx context.Context, o *getOptions) error {
+	c, err := dialWallet(o.Wallet, o.Credential)
+	if err != nil {
+		return err
+	}
+	if !o.Quote {
+		return o.fetch(ctx, c.Transport(o.MaxPrice))
+	}
+	store, err := openBuyerStore(ctx, o.DataDir)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	base := newBaseTransport()
+	return o.fetch(ctx, &client.Transport{
+		Base: networkMarked{base}, Payer: c, Store: store,
+		Policy: client.Policy{MaxPrice: o.MaxPrice, QuoteOnly: true},
+	})
+}
+
+// fetch makes the request through tr and delivers the answer.
+func (o *getOptions) fetch(ctx context.Context, tr http.RoundTripper) error {
 	req, err := o.request(ctx)
 	if err != nil {
 		return err

@@ -78,6 +78,7 @@ Output is JSON when stdout is not a terminal; exit codes are 0 (ok),
 		newCmdHistory(io),
 		newCmdGate(io),
 		newBakeCmd(io),
+		newCmdWallet(io),
 	)
 
 	return root
