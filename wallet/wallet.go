@@ -614,14 +614,19 @@ func (w *Wallet) approve(ctx context.Context, q client.Quote) error {
 	if !ok {
 		return errors.New("wallet: a payment outside a fetch")
 	}
-	if err := sp.session.Grant.CheckHost(q.Host); err != nil {
+	// The Quote's Host keeps the port; caveats name hosts without one.
+	host := q.Host
+	if u, err := url.Parse(q.URL); err == nil {
+		host = u.Hostname()
+	}
+	if err := sp.session.Grant.CheckHost(host); err != nil {
 		return newError(CodeHostNotAllowed, nil, "%v; nothing was paid", err)
 	}
 	inv, err := w.decode(q.Invoice)
 	if err != nil {
 		return err
 	}
-	sp.url, sp.host = q.URL, q.Host
+	sp.url, sp.host = q.URL, host
 	entry, err := w.reserve(ctx, sp.spend, inv)
 	if err != nil {
 		return asError(err)
