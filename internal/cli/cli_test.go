@@ -119,8 +119,8 @@ func TestRootListsWorkingCommands(t *testing.T) {
 			names = append(names, c.Name())
 		}
 	}
-	if got := strings.Join(names, ","); got != "gate,get,history,lab,tokens,version" {
-		t.Errorf("available commands = %s, want gate,get,history,lab,tokens,version", got)
+	if got := strings.Join(names, ","); got != "bake,gate,get,history,lab,tokens,version,wallet" {
+		t.Errorf("available commands = %s, want bake,gate,get,history,lab,tokens,version,wallet", got)
 	}
 }
 
