@@ -72,7 +72,8 @@ const (
 	// OpFetch: L402 fetches made by the wallet, which sees the host.
 	OpFetch Op = "fetch"
 	// OpPay: paying an invoice the agent brings. The wallet cannot see
-	// what it buys, so a credential limited to hosts may not do it.
+	// what it buys, so a credential limited to hosts (allowed or denied,
+	// see Grant.HostLimited) may not do it.
 	OpPay Op = "pay"
 	// OpReceive: creating invoices, to sell.
 	OpReceive Op = "receive"
@@ -259,8 +260,11 @@ func (g Grant) Ops() []Op {
 	return slices.Clone(g.ops)
 }
 
-// HostLimited reports whether the credential is limited to some hosts.
-func (g Grant) HostLimited() bool { return len(g.Hosts) > 0 }
+// HostLimited reports whether the credential limits the hosts it may
+// reach, by a hosts or a deny_hosts caveat. Such a credential may not pay
+// a bare invoice (OpPay): the wallet cannot see where it goes, so neither
+// list could be honoured.
+func (g Grant) HostLimited() bool { return len(g.Hosts) > 0 || len(g.DenyHosts) > 0 }
 
 // CheckHost returns nil when host may be fetched, or an error saying which
 // caveat refuses it.
