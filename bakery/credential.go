@@ -188,8 +188,9 @@ func Mint(id [16]byte, rootKey []byte, l Limits) (*macaroon.Macaroon, error) {
 
 // Attenuate returns a copy of mac narrowed by l, which needs no root key:
 // any holder can do it offline. A limit in l that is no narrower than one
-// the credential already has (a later expiry, a larger per-call cap, an
-// operation it does not allow) returns an error wrapping ErrWiden, since
+// the credential already has (a later expiry, a larger per-call cap, a
+// larger budget over the same window, an operation it does not allow)
+// returns an error wrapping ErrWiden, since
 // writing it would suggest a power the credential does not have.
 func Attenuate(mac *macaroon.Macaroon, l Limits) (*macaroon.Macaroon, error) {
 	current, err := Inspect(mac)
@@ -201,6 +202,13 @@ func Attenuate(mac *macaroon.Macaroon, l Limits) (*macaroon.Macaroon, error) {
 	}
 	if l.MaxPerCall > 0 && current.MaxPerCall > 0 && l.MaxPerCall >= current.MaxPerCall {
 		return nil, fmt.Errorf("%w: the credential already caps a call at %s, not above %s", ErrWiden, current.MaxPerCall, l.MaxPerCall)
+	}
+	for _, b := range l.Budgets {
+		for _, have := range current.Budgets {
+			if have.Window == b.Window && b.Limit >= have.Limit {
+				return nil, fmt.Errorf("%w: the credential already has a budget of %s over %s, not above %s", ErrWiden, have.Limit, have.Window, b.Limit)
+			}
+		}
 	}
 	for _, op := range l.Ops {
 		if !current.Allows(op) {
@@ -268,6 +276,7 @@ func (g Grant) HostLimited() bool { return len(g.Hosts) > 0 || len(g.DenyHosts) 
 
 // CheckHost returns nil when host may be fetched, or an error saying which
 // caveat refuses it.
+//
 // The host is compared without case and without a trailing dot; with any
 // hosts or deny_hosts caveat, a host that is not a plain host name (a port,
 // an IPv6 literal, non-ASCII letters) is refused: a pattern could not

@@ -340,7 +340,8 @@ func TestVerifyKeepsTheOriginalValid(t *testing.T) {
 
 func TestNarrowing(t *testing.T) {
 	exp := t0.Add(24 * time.Hour)
-	root := mint(t, Limits{ExpiresAt: exp, MaxPerCall: 1000, Ops: []Op{OpFetch, OpPay}})
+	root := mint(t, Limits{ExpiresAt: exp, MaxPerCall: 1000, Ops: []Op{OpFetch, OpPay},
+		Budgets: []Budget{{Limit: 5000, Window: Window{Period: Day}}, {Limit: 9000, Window: Window{Rolling: 7 * 24 * time.Hour}}}})
 
 	t.Run("Attenuate refuses widening", func(t *testing.T) {
 		for _, l := range []Limits{
@@ -350,6 +351,8 @@ func TestNarrowing(t *testing.T) {
 			{ExpiresAt: exp},
 			{ExpiresAt: exp.Add(time.Millisecond)},
 			{Ops: []Op{OpPay, OpReceive}},
+			{Budgets: []Budget{{Limit: 5000, Window: Window{Period: Day}}}},
+			{Budgets: []Budget{{Limit: 9001, Window: Window{Rolling: 7 * 24 * time.Hour}}}},
 		} {
 			if _, err := Attenuate(root, l); !errors.Is(err, ErrWiden) {
 				t.Errorf("Attenuate(%+v) = %v, want ErrWiden", l, err)
@@ -357,7 +360,9 @@ func TestNarrowing(t *testing.T) {
 		}
 	})
 	t.Run("Attenuate narrows", func(t *testing.T) {
-		narrowed, err := Attenuate(root, Limits{ExpiresAt: exp.Add(-time.Hour), MaxPerCall: 500, Ops: []Op{OpPay}})
+		narrowed, err := Attenuate(root, Limits{ExpiresAt: exp.Add(-time.Hour), MaxPerCall: 500, Ops: []Op{OpPay},
+			// Smaller over the same window, and any amount over another.
+			Budgets: []Budget{{Limit: 4999, Window: Window{Period: Day}}, {Limit: 100000, Window: Window{Period: Week}}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -365,7 +370,7 @@ func TestNarrowing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !g.ExpiresAt.Equal(exp.Add(-time.Hour)) || g.MaxPerCall != 500 || !slices.Equal(g.Ops(), []Op{OpPay}) {
+		if !g.ExpiresAt.Equal(exp.Add(-time.Hour)) || g.MaxPerCall != 500 || !slices.Equal(g.Ops(), []Op{OpPay}) || len(g.Budgets) != 4 {
 			t.Errorf("grant %+v", g)
 		}
 	})
@@ -621,6 +626,8 @@ func TestEncodeDecode(t *testing.T) {
 		"encoded":                   enc,
 		"std with padding":          std,
 		"surrounded by white space": "\n  " + enc + " \r\n",
+		"URL-safe with padding":     base64.URLEncoding.EncodeToString(bin),
+		"wrapped over lines":        enc[:60] + "\n" + enc[60:],
 	}
 	for name, s := range accepted {
 		t.Run(name, func(t *testing.T) {
@@ -662,9 +669,11 @@ func TestEncodeDecode(t *testing.T) {
 	}
 	for name, s := range refused {
 		t.Run("refuses "+name, func(t *testing.T) {
-			if got, err := Decode(s); !errors.Is(err, ErrMalformed) {
+			got, err := Decode(s)
+			if !errors.Is(err, ErrMalformed) {
 				t.Fatalf("Decode = %v, %v; want ErrMalformed", got, err)
 			}
+			noSecret(t, err, enc)
 		})
 	}
 }
@@ -678,3 +687,29 @@ func bytesOf(c byte, n int) []byte {
 }
 
 func base64StdPadded(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+func TestVerifyConcurrently(t *testing.T) {
+	mac := mint(t, Limits{MaxPerCall: 1000, Budgets: []Budget{{Limit: 5000, Window: Window{Period: Day}}}})
+	want, err := Verify(mac, lookup, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 8)
+	for range 8 {
+		go func() {
+			g, err := Verify(mac, lookup, t0)
+			if err == nil && fmt.Sprint(g) != fmt.Sprint(want) {
+				err = fmt.Errorf("grant %+v, want %+v", g, want)
+			}
+			if err == nil {
+				_, err = Attenuate(mac, Limits{MaxPerCall: 10})
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}
