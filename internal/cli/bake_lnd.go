@@ -145,9 +145,9 @@ func runBakeLND(ctx context.Context, o *bakeLNDOptions) error {
 	}
 	// Refuse before baking: a macaroon baked for nothing is still a
 	// credential the node issued.
-	if o.Out != "" && !o.Force {
-		if _, err := os.Lstat(o.Out); err == nil {
-			return fmt.Errorf("cli: %s: %w; pass --force to replace it, or choose another --out", o.Out, fs.ErrExist)
+	if o.Out != "" {
+		if err := checkOut(o.Out, o.Force); err != nil {
+			return err
 		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, bakeTimeout)
@@ -253,6 +253,28 @@ func printPresets(io *IO, asJSON bool) error {
 		for _, p := range l.Permissions {
 			fmt.Fprintf(io.Out, "    %s\n", p)
 		}
+	}
+	return nil
+}
+
+// checkOut reports, before anything is baked, whether a macaroon could be
+// written to path: its directory exists, and the path is free or, with
+// force, a file that may be replaced.
+func checkOut(path string, force bool) error {
+	dir := filepath.Dir(path)
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return fmt.Errorf("cli: --out %s: directory %s does not exist; create it first", path, dir)
+	}
+	fi, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("cli: --out %s: %w", path, err)
+	case fi.IsDir():
+		return fmt.Errorf("cli: --out %s is a directory; give a file name, such as %s", path, filepath.Join(path, "satloop.macaroon"))
+	case !force:
+		return fmt.Errorf("cli: %s: %w; pass --force to replace it, or choose another --out", path, fs.ErrExist)
 	}
 	return nil
 }

@@ -108,6 +108,42 @@ func TestBakeLNDRefusesToOverwrite(t *testing.T) {
 	}
 }
 
+func TestCheckOut(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "exists.macaroon")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dangling := filepath.Join(dir, "dangling")
+	if err := os.Symlink(filepath.Join(dir, "nowhere"), dangling); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		path  string
+		force bool
+		ok    bool
+		exist bool // the error wraps fs.ErrExist
+	}{
+		{name: "new file", path: filepath.Join(dir, "new.macaroon"), ok: true},
+		{name: "existing file", path: file, exist: true},
+		{name: "existing file, force", path: file, force: true, ok: true},
+		{name: "dangling symlink", path: dangling, exist: true},
+		{name: "directory", path: dir},
+		{name: "directory, force", path: dir, force: true},
+		{name: "missing directory", path: filepath.Join(dir, "missing", "m.macaroon")},
+		{name: "parent is a file", path: filepath.Join(file, "m.macaroon")},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := checkOut(tt.path, tt.force)
+			if (err == nil) != tt.ok || errors.Is(err, fs.ErrExist) != tt.exist {
+				t.Fatalf("checkOut(%s, force=%v) = %v", tt.path, tt.force, err)
+			}
+		})
+	}
+}
+
 func TestWriteMacaroon(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "m.macaroon")
