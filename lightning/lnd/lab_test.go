@@ -6,9 +6,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -359,27 +363,26 @@ func TestWalletAndChannels(t *testing.T) {
 	}
 }
 
-// bake asks the agent node for a macaroon holding the presets' permissions
-// and connects with it.
-func bake(t *testing.T, presets ...lightning.Preset) *lnd.Node {
+// bakeMacaroon asks the agent node for a macaroon holding the presets'
+// permissions.
+func bakeMacaroon(t *testing.T, presets ...lightning.Preset) lightning.NodeMacaroon {
 	t.Helper()
-	ctx := labtest.Context(t)
 	perms, err := lightning.PermissionsOf(presets...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mac, err := labtest.Conn(t, lab.Agent).BakeMacaroon(ctx, perms)
+	mac, err := labtest.Conn(t, lab.Agent).BakeMacaroon(labtest.Context(t), perms)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := labtest.Network(t).Node(lab.Agent).LNDConfig()
-	cfg.MacaroonPath, cfg.Macaroon = "", mac
-	conn, err := lnd.Dial(ctx, cfg)
-	if err != nil {
-		t.Fatalf("dial with a %v macaroon: %v", presets, err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	return conn
+	return mac
+}
+
+// bake asks the agent node for a macaroon holding the presets' permissions
+// and connects with it.
+func bake(t *testing.T, presets ...lightning.Preset) *lnd.Node {
+	t.Helper()
+	return dialAgent(t, bakeMacaroon(t, presets...))
 }
 
 // requirePermissionError checks that err is the permission error for call,
@@ -453,7 +456,8 @@ func TestBakedMacaroons(t *testing.T) {
 		t.Fatalf("pay-only+invoice-only macaroon cannot pay: %v", err)
 	}
 
-	channelAdmin := bake(t, lightning.PresetChannelAdmin)
+	channelAdminMac := bakeMacaroon(t, lightning.PresetChannelAdmin)
+	channelAdmin := dialAgent(t, channelAdminMac)
 	third := invoice(t, lab.Seller, money.Sats(5), time.Hour)
 	_, err = pay(ctx, channelAdmin, third.PaymentRequest)
 	requirePermissionError(t, err, "SendPaymentV2", lightning.Permission{Entity: "offchain", Action: "write"})
@@ -475,6 +479,81 @@ func TestBakedMacaroons(t *testing.T) {
 		t.Fatal(err)
 	}
 	requireActiveChannel(t, channelAdmin, point)
+
+	// The adapter has no CloseChannel or UpdateChannelPolicy: lncli,
+	// with the channel-admin macaroon, sets the channel's fees and
+	// closes it, which also leaves the lab as it was.
+	lncli := lncliWith(t, lab.Agent, channelAdminMac)
+	if out, err := exec.CommandContext(ctx, lncli[0], append(lncli[1:], "updatechanpolicy",
+		"--base_fee_msat", "1000", "--fee_rate_ppm", "10", "--time_lock_delta", "80", "--chan_point", point.String())...).CombinedOutput(); err != nil {
+		t.Fatalf("lncli updatechanpolicy with the channel-admin macaroon: %v\n%s", err, out)
+	}
+	if out, err := exec.CommandContext(ctx, lncli[0], append(lncli[1:], "closechannel",
+		"--funding_txid", point.TxID, "--output_index", strconv.FormatUint(uint64(point.OutputIndex), 10))...).CombinedOutput(); err != nil {
+		t.Fatalf("lncli closechannel with the channel-admin macaroon: %v\n%s", err, out)
+	}
+	if _, err := labtest.Network(t).Mine(ctx, 6); err != nil {
+		t.Fatal(err)
+	}
+	requireChannelGone(t, channelAdmin, point)
+}
+
+// dialAgent connects to the agent node with mac.
+func dialAgent(t *testing.T, mac lightning.NodeMacaroon) *lnd.Node {
+	t.Helper()
+	cfg := labtest.Network(t).Node(lab.Agent).LNDConfig()
+	cfg.MacaroonPath, cfg.Macaroon = "", mac
+	conn, err := lnd.Dial(labtest.Context(t), cfg)
+	if err != nil {
+		t.Fatalf("dial with a baked macaroon: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// lncliWith is the lncli command line for the named lab node, with mac
+// (written to a 0600 file) in place of the admin macaroon.
+func lncliWith(t *testing.T, name string, mac lightning.NodeMacaroon) []string {
+	t.Helper()
+	env, err := labtest.Network(t).Env()
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(env.Nodes, func(n lab.NodeEnv) bool { return n.Name == name })
+	if i < 0 {
+		t.Fatalf("no lab node %s", name)
+	}
+	path := filepath.Join(t.TempDir(), "baked.macaroon")
+	if err := os.WriteFile(path, mac, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var args []string
+	for _, a := range env.Nodes[i].LNCLI {
+		if !strings.HasPrefix(a, "--macaroonpath=") {
+			args = append(args, a)
+		}
+	}
+	return append(args, "--macaroonpath="+path)
+}
+
+// requireChannelGone waits for the channel to leave the open channels.
+func requireChannelGone(t *testing.T, n *lnd.Node, point lightning.ChannelPoint) {
+	t.Helper()
+	ctx := labtest.Context(t)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		chans, err := n.Channels(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.ContainsFunc(chans, func(c lightning.Channel) bool { return c.Point == point }) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("channel %s still open a minute after closing", point)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }
 
 // requireActiveChannel waits for the channel to be listed as active.
