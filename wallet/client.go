@@ -54,7 +54,15 @@ func Dial(f bakery.File, address string) (*Client, error) {
 		return nil, fmt.Errorf("wallet: wallet address %q: %w", address, err)
 	}
 	tr := &http.Transport{MaxIdleConnsPerHost: 16, IdleConnTimeout: 90 * time.Second, ResponseHeaderTimeout: 5 * time.Minute}
-	c := &Client{credential: f.Credential, http: &http.Client{Transport: tr}}
+	c := &Client{credential: f.Credential, http: &http.Client{
+		Transport: tr,
+		// A fetch's redirect is the seller's answer, for the agent's own
+		// client to follow (through the wallet again, checked against the
+		// hosts). Followed here, it would go to the daemon's socket, or
+		// for an https wallet to the host the seller named, carrying the
+		// credential header.
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}
 	switch u.Scheme {
 	case "unix":
 		path := u.Path

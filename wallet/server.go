@@ -232,6 +232,11 @@ func (w *Wallet) serveFetch(rw http.ResponseWriter, r *http.Request, s Session) 
 	defer resp.Body.Close()
 	h := rw.Header()
 	for k, vs := range resp.Header {
+		// The seller may not speak as the wallet: a Satloop-Error or
+		// Satloop-Receipt of its own would pass for the daemon's.
+		if strings.HasPrefix(k, "Satloop-") {
+			continue
+		}
 		h[k] = vs
 	}
 	for _, k := range hopHeaders {
