@@ -1,7 +1,6 @@
 package bakery
 
 import (
-	"strings"
 	"testing"
 	"time"
 
@@ -106,8 +105,6 @@ func TestParseWindow(t *testing.T) {
 	} {
 		if w, err := ParseWindow(s); err == nil {
 			t.Errorf("ParseWindow(%q) = %+v, want an error", s, w)
-		} else if !strings.Contains(err.Error(), "day, week or month") {
-			t.Errorf("ParseWindow(%q) error %q does not say what to write", s, err)
 		}
 	}
 }
