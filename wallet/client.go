@@ -164,9 +164,14 @@ func (c *Client) Allowance(ctx context.Context) (Allowance, error) {
 }
 
 // History lists the agent's payments, newest first.
+// limit <= 0 leaves the number to the daemon's default (100).
 func (c *Client) History(ctx context.Context, limit int) ([]Entry, error) {
 	var entries []Entry
-	err := c.do(ctx, http.MethodGet, "/v1/history?limit="+strconv.Itoa(limit), nil, &entries)
+	path := "/v1/history"
+	if limit > 0 {
+		path += "?limit=" + strconv.Itoa(limit)
+	}
+	err := c.do(ctx, http.MethodGet, path, nil, &entries)
 	return entries, err
 }
 

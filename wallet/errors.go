@@ -128,6 +128,8 @@ func asError(err error) *Error {
 		return e
 	case errors.As(err, &sellerRefused):
 		return newError(CodeSellerRefusedPaid, err, "the seller refused a token it was paid for (%s); nothing is bought again for %s until the operator deletes that token", sellerRefused.TokenID, sellerRefused.Host)
+	case errors.Is(err, client.ErrChallenge), errors.Is(err, client.ErrTooManyAttempts):
+		return newError(CodeUpstream, err, "%v", err)
 	case errors.As(err, &refused):
 		return newError(CodeInvoiceRefused, err, "%v; nothing was paid", refused)
 	case errors.As(err, &payErr) && errors.Is(err, client.ErrPaymentInFlight):

@@ -70,7 +70,7 @@ func (w *Wallet) withSession(next func(http.ResponseWriter, *http.Request, Sessi
 		s, err := w.Authenticate(r.Context(), encoded)
 		if err != nil {
 			w.log().Info("wallet: credential refused", "err", err)
-			writeError(rw, asError(err))
+			w.writeError(rw, err)
 			return
 		}
 		next(rw, r, s)
@@ -80,7 +80,7 @@ func (w *Wallet) withSession(next func(http.ResponseWriter, *http.Request, Sessi
 func (w *Wallet) serveAllowance(rw http.ResponseWriter, r *http.Request, s Session) {
 	a, err := w.Allowance(r.Context(), s)
 	if err != nil {
-		writeError(rw, asError(err))
+		w.writeError(rw, err)
 		return
 	}
 	writeJSON(rw, http.StatusOK, a)
@@ -108,7 +108,7 @@ func (w *Wallet) servePay(rw http.ResponseWriter, r *http.Request, s Session) {
 	}
 	res, err := w.Pay(r.Context(), s, req.Invoice, req.MaxPrice)
 	if err != nil {
-		writeError(rw, asError(err))
+		w.writeError(rw, err)
 		return
 	}
 	writeJSON(rw, http.StatusOK, PayResponse{PayResult: res, Preimage: fmt.Sprintf("%x", res.Preimage[:])})
@@ -122,7 +122,7 @@ func (w *Wallet) servePayment(rw http.ResponseWriter, r *http.Request, s Session
 	}
 	e, err := w.Payment(r.Context(), s, hash)
 	if err != nil {
-		writeError(rw, asError(err))
+		w.writeError(rw, err)
 		return
 	}
 	out := PaymentResponse{Entry: e}
@@ -156,7 +156,7 @@ func (w *Wallet) serveCreateInvoice(rw http.ResponseWriter, r *http.Request, s S
 	}
 	inv, err := w.CreateInvoice(r.Context(), s, req.Amount, req.Memo, expiry)
 	if err != nil {
-		writeError(rw, asError(err))
+		w.writeError(rw, err)
 		return
 	}
 	writeJSON(rw, http.StatusOK, inv)
@@ -174,7 +174,7 @@ func (w *Wallet) serveHistory(rw http.ResponseWriter, r *http.Request, s Session
 	}
 	entries, err := w.History(r.Context(), s, limit)
 	if err != nil {
-		writeError(rw, asError(err))
+		w.writeError(rw, err)
 		return
 	}
 	if entries == nil {
@@ -226,7 +226,7 @@ func (w *Wallet) serveFetch(rw http.ResponseWriter, r *http.Request, s Session) 
 	}
 	resp, rec, err := w.Fetch(r.Context(), s, out, maxPrice)
 	if err != nil {
-		writeError(rw, asError(err))
+		w.writeError(rw, err)
 		return
 	}
 	defer resp.Body.Close()
@@ -280,6 +280,16 @@ func writeJSON(rw http.ResponseWriter, status int, v any) {
 	rw.Header().Set("Cache-Control", "no-store")
 	rw.WriteHeader(status)
 	json.NewEncoder(rw).Encode(v)
+}
+
+// writeError answers err as the wallet's error, logging the ones whose
+// answer says "see the daemon's log".
+func (w *Wallet) writeError(rw http.ResponseWriter, err error) {
+	e := asError(err)
+	if e.Code == CodeInternal {
+		w.log().Error("wallet: internal error", "err", err)
+	}
+	writeError(rw, e)
 }
 
 func writeError(rw http.ResponseWriter, e *Error) {

@@ -335,9 +335,16 @@ func (w *Wallet) budgetRefusal(g bakery.Grant, over *OverBudgetError, now time.T
 // payReserved pays the reserved entry and settles or releases it. A
 // payment whose outcome is unknown stays reserved and is tracked.
 func (w *Wallet) payReserved(ctx context.Context, e Entry) (lightning.Payment, error) {
-	paid, err := w.opts.Node.Pay(ctx, lightning.PayRequest{Invoice: e.Invoice, MaxFee: e.FeeLimit, Timeout: w.payTimeout()})
-	// What the node did must be recorded even if the caller has gone.
+	// The agent hanging up does not end the node call: cut short, it
+	// would leave the outcome to a tracker that could ask the node before
+	// the node has registered the payment, hear "not found" and release
+	// what is being paid. The call is bounded by the route search and a
+	// margin for the answer instead. What the node did is recorded even
+	// if the caller has gone.
 	ctx = context.WithoutCancel(ctx)
+	payCtx, cancel := context.WithTimeout(ctx, w.payTimeout()+30*time.Second)
+	paid, err := w.opts.Node.Pay(payCtx, lightning.PayRequest{Invoice: e.Invoice, MaxFee: e.FeeLimit, Timeout: w.payTimeout()})
+	cancel()
 	var final *lightning.PaymentError
 	switch {
 	case err == nil && paid.Status == lightning.PaymentSucceeded && paid.Preimage.Hash() == e.Hash:
@@ -347,6 +354,7 @@ func (w *Wallet) payReserved(ctx context.Context, e Entry) (lightning.Payment, e
 		w.step(StepPaid, e.Hash)
 		if _, err := w.settle(ctx, e, paid); err != nil {
 			w.log().Error("wallet: paid but could not record it; it stays reserved and is settled from the node later", "payment_hash", e.Hash, "err", err)
+			w.track(e.Hash)
 		}
 		return paid, nil
 	case errors.As(err, &final):
@@ -439,7 +447,15 @@ func (w *Wallet) track(hash l402.PaymentHash) {
 			delete(w.tracking, hash)
 			w.mu.Unlock()
 		}()
+		// The first look waits too: a node that has just failed to
+		// answer Pay may not have registered the payment yet, and "not
+		// found" then would release a payment still being made.
 		for delay := time.Second; ; delay = min(2*delay, time.Minute) {
+			select {
+			case <-w.background.Done():
+				return
+			case <-time.After(delay):
+			}
 			e, err := w.opts.Ledger.Entry(w.background, hash)
 			if err == nil && e.Status != EntryReserved {
 				return
@@ -448,11 +464,6 @@ func (w *Wallet) track(hash l402.PaymentHash) {
 				if done, _ := w.resolve(w.background, e, time.Minute); done {
 					return
 				}
-			}
-			select {
-			case <-w.background.Done():
-				return
-			case <-time.After(delay):
 			}
 		}
 	}()
@@ -556,11 +567,13 @@ func (w *Wallet) Fetch(ctx context.Context, s Session, req *http.Request, maxPri
 		}
 	}
 	if err != nil {
-		var urlErr interface{ Timeout() bool }
-		if errors.As(err, &urlErr) || isNetError(err) {
+		// A payment's own outcome comes first: an in-flight payment whose
+		// error wraps a deadline is in flight, not an unreachable seller.
+		e := asError(err)
+		if e.Code == CodeInternal && isNetError(err) {
 			return nil, rec, newError(CodeUpstream, err, "could not reach %s: %v", host, err)
 		}
-		return nil, rec, asError(err)
+		return nil, rec, e
 	}
 	return resp, rec, nil
 }
