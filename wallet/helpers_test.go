@@ -75,6 +75,7 @@ type fakeNode struct {
 	paidOut  atomic.Int32 // Pay calls that sent money (succeeded now or later)
 	inFlight atomic.Int32 // Pay calls running now
 	maxPar   atomic.Int32 // most Pay calls running at once
+	cutShort atomic.Int32 // Pay calls whose context ended before the outcome
 }
 
 func newFakeNode() *fakeNode {
@@ -193,7 +194,13 @@ func (n *fakeNode) Pay(ctx context.Context, req lightning.PayRequest) (lightning
 		select {
 		case <-unblock:
 		case <-ctx.Done():
-			n.paidOut.Add(1) // lnd keeps paying after the caller gives up
+			// lnd keeps paying after the caller gives up.
+			n.cutShort.Add(1)
+			n.paidOut.Add(1)
+			go func() {
+				<-unblock
+				n.finish(inv.Hash, true)
+			}()
 			return fp.p, fmt.Errorf("fake node: %w (%w)", lightning.ErrPaymentInFlight, ctx.Err())
 		}
 	}

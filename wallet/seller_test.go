@@ -30,6 +30,10 @@ type l402Seller struct {
 	redirect string
 	// forge makes paid answers carry headers that look like the wallet's.
 	forge bool
+	// badChallenge answers 402 with an L402 challenge nobody can read.
+	badChallenge bool
+	// refusePaid answers 402 even to a paid credential.
+	refusePaid bool
 
 	mu      sync.Mutex
 	headers []http.Header
@@ -62,7 +66,7 @@ func (s *l402Seller) serve(w http.ResponseWriter, r *http.Request) {
 	s.mu.Unlock()
 	cred, err := l402.ParseCredential(r.Header)
 	if err == nil {
-		if _, err := s.verifier.Verify(r.Context(), cred, l402.RequestSatisfiers("api", "", time.Now())...); err == nil {
+		if _, err := s.verifier.Verify(r.Context(), cred, l402.RequestSatisfiers("api", "", time.Now())...); err == nil && !s.refusePaid {
 			if s.redirect != "" {
 				http.Redirect(w, r, s.redirect, http.StatusFound)
 				return
@@ -76,6 +80,12 @@ func (s *l402Seller) serve(w http.ResponseWriter, r *http.Request) {
 			io.WriteString(w, r.Method+" "+r.URL.Path+" "+string(body))
 			return
 		}
+	}
+	if s.badChallenge {
+		s.challenges.Add(1)
+		w.Header().Set("WWW-Authenticate", `L402 macaroon="!!!", invoice="lnbcrt1"`)
+		http.Error(w, "payment required", http.StatusPaymentRequired)
+		return
 	}
 	invoice, preimage := s.node.newInvoice(s.t, money.MilliSat(s.price.Load()))
 	mac, _, err := s.minter.Mint(r.Context(), preimage.Hash(), l402.ServicesCaveat(l402.Service{Name: "api"}))

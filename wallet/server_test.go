@@ -755,3 +755,95 @@ func TestDialRefusesBadAddresses(t *testing.T) {
 		t.Errorf("no daemon: %v", err)
 	}
 }
+
+// TestFetchFailures: what goes wrong in a fetch reaches the agent with its
+// own code, and the ledger holds exactly what was spent.
+func TestFetchFailures(t *testing.T) {
+	t.Run("seller down", func(t *testing.T) {
+		h := newHarness(t)
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().String()
+		ln.Close()
+		_, _, cred := h.mint(t, "f", bakery.Limits{})
+		_, err = fetch(t, h.client(t, cred), 0, http.MethodGet, "http://"+addr+"/v1/x", "", true)
+		wantCode(t, err, wallet.ErrUpstream, wallet.CodeUpstream)
+	})
+	t.Run("unreadable challenge", func(t *testing.T) {
+		h := newHarness(t)
+		seller := newSeller(t, h.node, money.Sats(10))
+		seller.badChallenge = true
+		_, _, cred := h.mint(t, "f", bakery.Limits{})
+		_, err := fetch(t, h.client(t, cred), 0, http.MethodGet, seller.url("/v1/x"), "", true)
+		wantCode(t, err, wallet.ErrUpstream, wallet.CodeUpstream)
+		if n := h.node.pays.Load(); n != 0 {
+			t.Errorf("node paid %d times", n)
+		}
+	})
+	t.Run("payment fails", func(t *testing.T) {
+		h := newHarness(t)
+		seller := newSeller(t, h.node, money.Sats(10))
+		h.node.setMode(payFail)
+		_, _, cred := h.mint(t, "f", bakery.Limits{Budgets: budget(100)})
+		c := h.client(t, cred)
+		_, err := fetch(t, c, 0, http.MethodGet, seller.url("/v1/x"), "", true)
+		wantCode(t, err, wallet.ErrPaymentFailed, wallet.CodePaymentFailed)
+		if released := h.entries(t)[wallet.EntryReleased]; len(released) != 1 {
+			t.Errorf("%d released entries, want 1", len(released))
+		}
+		if used, _ := allowanceUsed(t, c); used != 0 {
+			t.Errorf("a failed fetch uses %s", used)
+		}
+	})
+	t.Run("payment in flight", func(t *testing.T) {
+		h := newHarness(t)
+		seller := newSeller(t, h.node, money.Sats(10))
+		h.node.setMode(payInFlight)
+		_, _, cred := h.mint(t, "f", bakery.Limits{Budgets: budget(100)})
+		c := h.client(t, cred)
+		_, err := fetch(t, c, 0, http.MethodGet, seller.url("/v1/x"), "", true)
+		wantCode(t, err, wallet.ErrInFlight, wallet.CodeInFlight)
+		reserved := h.entries(t)[wallet.EntryReserved]
+		if len(reserved) != 1 {
+			t.Fatalf("%d reserved entries, want 1", len(reserved))
+		}
+		if used, _ := allowanceUsed(t, c); used != money.Sats(20) {
+			t.Errorf("an in-flight fetch uses %s, want 20 sat", used)
+		}
+		// Asked again meanwhile: not paid again.
+		_, err = fetch(t, c, 0, http.MethodGet, seller.url("/v1/x"), "", true)
+		wantCode(t, err, wallet.ErrInFlight, wallet.CodeInFlight)
+		h.node.complete(reserved[0].Hash, true)
+		h.waitStatus(t, reserved[0].Hash, wallet.EntrySettled)
+		// Once paid, the token bought is used.
+		r, err := fetch(t, c, 0, http.MethodGet, seller.url("/v1/x"), "", true)
+		if err != nil || r.status != http.StatusOK || r.rec.Paid {
+			t.Errorf("after the payment ended: %+v %v", r, err)
+		}
+		if n := h.node.pays.Load(); n != 1 {
+			t.Errorf("node paid %d times, want 1", n)
+		}
+	})
+	t.Run("paid but refused", func(t *testing.T) {
+		h := newHarness(t)
+		seller := newSeller(t, h.node, money.Sats(10))
+		seller.refusePaid = true
+		_, _, cred := h.mint(t, "f", bakery.Limits{Budgets: budget(100)})
+		c := h.client(t, cred)
+		r, err := fetch(t, c, 0, http.MethodGet, seller.url("/v1/x"), "", true)
+		we := wantCode(t, err, client.ErrPaidButRefused, wallet.CodePaidButRefused)
+		if we.Receipt == nil || !r.rec.Paid || r.rec.Amount != money.Sats(10) || r.rec.PaymentHash == (l402.PaymentHash{}) {
+			t.Fatalf("the agent's receipt: %+v (error's %+v)", r.rec, we.Receipt)
+		}
+		if e := h.entry(t, r.rec.PaymentHash); e.Status != wallet.EntrySettled {
+			t.Errorf("paid and refused: entry %s", e.Status)
+		}
+		_, err = fetch(t, c, 0, http.MethodGet, seller.url("/v1/x"), "", true)
+		wantCode(t, err, client.ErrSellerRefusedPaid, wallet.CodeSellerRefusedPaid)
+		if n := h.node.pays.Load(); n != 1 {
+			t.Errorf("node paid %d times, want 1", n)
+		}
+	})
+}

@@ -1,6 +1,7 @@
 package wallet_test
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -402,5 +403,36 @@ func TestConcurrentPaymentsNeverExceedBudget(t *testing.T) {
 	}
 	if used, _ := allowanceUsed(t, c); used != spent {
 		t.Errorf("allowance says %s used, the ledger's entries %s", used, spent)
+	}
+}
+
+// TestAgentLeavingDoesNotCutPaymentShort: an agent that hangs up while
+// its payment is on its way does not end the node call: the wallet waits
+// for the outcome and records it, instead of leaving the node's answer to
+// a tracker that could ask before the node has registered the payment.
+func TestAgentLeavingDoesNotCutPaymentShort(t *testing.T) {
+	h := newHarness(t)
+	_, _, cred := h.mint(t, "impatient", bakery.Limits{Budgets: budget(1000)})
+	c := h.client(t, cred)
+	h.node.setMode(payBlock)
+	inv, pre := h.node.newInvoice(t, money.Sats(100))
+	h.secretPreimage(pre)
+
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := c.PayInvoice(ctx, wallet.PayRequest{Invoice: inv}); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("the agent's call: %v", err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	close(h.node.unblock)
+	e := h.waitStatus(t, pre.Hash(), wallet.EntrySettled)
+	if e.Fee != 1000 || e.Preimage != pre {
+		t.Errorf("entry %+v", e)
+	}
+	if n := h.node.cutShort.Load(); n != 0 {
+		t.Errorf("the node's Pay was cut short %d times when the agent left", n)
+	}
+	if n := h.node.pays.Load(); n != 1 {
+		t.Errorf("node asked to pay %d times", n)
 	}
 }
