@@ -94,6 +94,14 @@ var ledgerMigrations = []string{
 // into the last sats of a budget.
 type Ledger struct {
 	db *DB
+	// writing admits this handle's writers one at a time, in arrival
+	// order (a channel queues its waiters). Without it, many goroutines
+	// would wait in SQLite's busy handler, which polls at growing
+	// intervals: under load a waiter keeps losing the lock to newer ones
+	// until its busy timeout expires, and a payment fails with "database
+	// is locked". Writers of other handles and processes still meet in
+	// the busy handler.
+	writing chan struct{}
 }
 
 // OpenLedger opens (creating if needed) the wallet's database at path and
@@ -107,7 +115,7 @@ func OpenLedger(ctx context.Context, path string) (*Ledger, error) {
 		db.Close()
 		return nil, err
 	}
-	return &Ledger{db: db}, nil
+	return &Ledger{db: db, writing: make(chan struct{}, 1)}, nil
 }
 
 // Close closes the database.
@@ -115,6 +123,23 @@ func (l *Ledger) Close() error { return l.db.Close() }
 
 // Path is the database file.
 func (l *Ledger) Path() string { return l.db.Path() }
+
+// write runs fn, which writes, once it is this handle's only writer.
+func (l *Ledger) write(ctx context.Context, fn func() error) error {
+	select {
+	case l.writing <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-l.writing }()
+	return fn()
+}
+
+// tx runs fn in a transaction holding SQLite's write lock, once it is this
+// handle's only writer.
+func (l *Ledger) tx(ctx context.Context, fn func(*sql.Tx) error) error {
+	return l.write(ctx, func() error { return l.db.tx(ctx, fn) })
+}
 
 // agentIDText is how an agent id is stored: hex, and "" for the zero id so
 // that a query's "all agents" reads plainly.
@@ -194,7 +219,7 @@ func (l *Ledger) CreateAgent(ctx context.Context, a wallet.Agent) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: create agent %q: %w", a.Name, err)
 	}
-	return l.db.tx(ctx, func(tx *sql.Tx) error {
+	return l.tx(ctx, func(tx *sql.Tx) error {
 		// Name first: a live agent holding it is the error the caller can
 		// act on (pick another name, or revoke the old agent).
 		if !a.Revoked() {
@@ -275,8 +300,13 @@ func (l *Ledger) RevokeAgent(ctx context.Context, name string, at time.Time) (wa
 	if at.IsZero() {
 		return wallet.Agent{}, fmt.Errorf("sqlite: revoke agent %q: no time given", name)
 	}
-	a, err := scanAgent(l.db.sql.QueryRowContext(ctx, `UPDATE wallet_agents SET revoked_us = ?
-		WHERE name = ? AND revoked_us = 0 RETURNING `+agentColumns, micros(at), name))
+	var a wallet.Agent
+	err := l.write(ctx, func() error {
+		var err error
+		a, err = scanAgent(l.db.sql.QueryRowContext(ctx, `UPDATE wallet_agents SET revoked_us = ?
+			WHERE name = ? AND revoked_us = 0 RETURNING `+agentColumns, micros(at), name))
+		return err
+	})
 	if errors.Is(err, sql.ErrNoRows) {
 		return wallet.Agent{}, fmt.Errorf("sqlite: no unrevoked agent named %q: %w", name, wallet.ErrNotFound)
 	}
@@ -292,8 +322,12 @@ func (l *Ledger) SetFrozen(ctx context.Context, frozen bool, at time.Time) error
 	if at.IsZero() {
 		return errors.New("sqlite: freeze or unfreeze the wallet: no time given")
 	}
-	if _, err := l.db.sql.ExecContext(ctx, `UPDATE wallet_state SET frozen = ?1, since_us = ?2 WHERE id = 1 AND frozen != ?1`,
-		frozen, micros(at)); err != nil {
+	err := l.write(ctx, func() error {
+		_, err := l.db.sql.ExecContext(ctx, `UPDATE wallet_state SET frozen = ?1, since_us = ?2 WHERE id = 1 AND frozen != ?1`,
+			frozen, micros(at))
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("sqlite: freeze or unfreeze the wallet: %w", err)
 	}
 	return nil
@@ -335,7 +369,7 @@ func (l *Ledger) Reserve(ctx context.Context, r wallet.Reservation) (wallet.Entr
 		return wallet.Entry{}, fmt.Errorf("sqlite: reserve payment %s: %w", r.Hash, err)
 	}
 	var stored wallet.Entry
-	err := l.db.tx(ctx, func(tx *sql.Tx) error {
+	err := l.tx(ctx, func(tx *sql.Tx) error {
 		var revoked int64
 		err := tx.QueryRowContext(ctx, `SELECT revoked_us FROM wallet_agents WHERE agent_id = ?`, r.AgentID.String()).Scan(&revoked)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -423,24 +457,11 @@ func usedIn(ctx context.Context, q interface {
 	if len(budgets) == 0 {
 		return nil, nil
 	}
-	var (
-		query strings.Builder
-		args  []any
-	)
-	query.WriteString(`WITH budgets (i, budget_key, since_us) AS (VALUES `)
+	args := make([]any, 0, 3*len(budgets))
 	for i, b := range budgets {
-		if i > 0 {
-			query.WriteString(", ")
-		}
-		query.WriteString("(?, ?, ?)")
 		args = append(args, i, b.Key, micros(b.Since))
 	}
-	query.WriteString(`)
-		SELECT coalesce(sum(c.charged_msat), 0), coalesce(min(c.created_us), 0)
-		FROM budgets b LEFT JOIN wallet_charges c
-			ON c.budget_key = b.budget_key AND c.created_us >= b.since_us AND c.charged_msat > 0
-		GROUP BY b.i ORDER BY b.i`)
-	rows, err := q.QueryContext(ctx, query.String(), args...)
+	rows, err := q.QueryContext(ctx, budgetSumQuery(len(budgets)), args...)
 	if err != nil {
 		return nil, err
 	}
@@ -460,6 +481,29 @@ func usedIn(ctx context.Context, q interface {
 		return nil, fmt.Errorf("%d budgets summed, %d asked", len(usage), len(budgets))
 	}
 	return usage, nil
+}
+
+// budgetSumQuery sums n budgets, given as n (index, key, since) triples.
+// One subquery per column, not a join and GROUP BY: each is a range scan
+// of the covering index over the window, and min stops at its first row,
+// where a grouped join would sort every charge in the window first.
+func budgetSumQuery(n int) string {
+	var q strings.Builder
+	q.WriteString(`WITH budgets (i, budget_key, since_us) AS (VALUES `)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(?, ?, ?)")
+	}
+	q.WriteString(`)
+		SELECT
+			(SELECT coalesce(sum(c.charged_msat), 0) FROM wallet_charges c
+				WHERE c.budget_key = b.budget_key AND c.created_us >= b.since_us AND c.charged_msat > 0),
+			(SELECT coalesce(min(c.created_us), 0) FROM wallet_charges c
+				WHERE c.budget_key = b.budget_key AND c.created_us >= b.since_us AND c.charged_msat > 0)
+		FROM budgets b ORDER BY b.i`)
+	return q.String()
 }
 
 // Settle implements wallet.Ledger.
@@ -492,7 +536,7 @@ func (l *Ledger) Release(ctx context.Context, hash l402.PaymentHash, reason stri
 // now: all in one transaction, so no budget ever sees the entry half done.
 func (l *Ledger) finish(ctx context.Context, hash l402.PaymentHash, verb, update string, args ...any) (wallet.Entry, error) {
 	var e wallet.Entry
-	err := l.db.tx(ctx, func(tx *sql.Tx) error {
+	err := l.tx(ctx, func(tx *sql.Tx) error {
 		var err error
 		e, err = scanEntry(tx.QueryRowContext(ctx, update, args...))
 		if errors.Is(err, sql.ErrNoRows) {
@@ -621,10 +665,14 @@ func (l *Ledger) RecordInvoice(ctx context.Context, inv wallet.ReceivedInvoice) 
 	if !inv.Amount.Valid() {
 		return fmt.Errorf("sqlite: record invoice %s: amount %s is not between 0 and 21M BTC", inv.Hash, inv.Amount)
 	}
-	if _, err := l.db.sql.ExecContext(ctx, `INSERT INTO wallet_invoices (payment_hash, agent_id, payment_request, amount_msat, memo, created_us, expires_us)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`,
-		inv.Hash.String(), inv.AgentID.String(), inv.PaymentRequest, int64(inv.Amount), inv.Memo,
-		micros(inv.CreatedAt), micros(inv.ExpiresAt)); err != nil {
+	err := l.write(ctx, func() error {
+		_, err := l.db.sql.ExecContext(ctx, `INSERT INTO wallet_invoices (payment_hash, agent_id, payment_request,
+			amount_msat, memo, created_us, expires_us) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+			inv.Hash.String(), inv.AgentID.String(), inv.PaymentRequest, int64(inv.Amount), inv.Memo,
+			micros(inv.CreatedAt), micros(inv.ExpiresAt))
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("sqlite: record invoice %s: %w", inv.Hash, err)
 	}
 	return nil
