@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/satloop/satloop/l402"
@@ -161,6 +162,10 @@ func (RootKey) String() string { return "[redacted root key]" }
 
 // GoString redacts the key under %#v too.
 func (RootKey) GoString() string { return "[redacted root key]" }
+
+// LogValue redacts the key in structured logs, which would otherwise print
+// its bytes (text) or base64 (JSON) without calling String.
+func (RootKey) LogValue() slog.Value { return slog.StringValue("[redacted root key]") }
 
 // Budget is one limit a reservation must fit: at most Limit charged to
 // Key since Since. The wallet derives Key from the credential caveat that
