@@ -19,10 +19,14 @@ package wallettest
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -1150,7 +1154,8 @@ func testInvoices(t *testing.T, open Open) {
 }
 
 // testSecretsStayOutOfErrors: preimages and root keys are bearer secrets;
-// no error a ledger returns may carry one, whatever went wrong.
+// no error a ledger returns may carry one, whatever went wrong, and what
+// it returns stays redacted when logged.
 func testSecretsStayOutOfErrors(t *testing.T, open Open) {
 	l, c := open(t), ctx(t)
 	a := mustAgent(t, l, 1, "a", at(0))
@@ -1163,18 +1168,46 @@ func testSecretsStayOutOfErrors(t *testing.T, open Open) {
 	errs = append(errs, err)
 	errs = append(errs, l.CreateAgent(c, wallet.Agent{ID: agentID(2), Name: "a", RootKey: rootKey(2), CreatedAt: at(4)}))
 	errs = append(errs, l.CreateAgent(c, wallet.Agent{ID: a.ID, Name: "fresh", RootKey: rootKey(3), CreatedAt: at(4)}))
-	raw := preimageOf(1)
-	secrets := []string{preimageOf(1).Hex(), preimageOf(2).Hex(), fmt.Sprintf("%x", []byte(rootKey(1))),
-		fmt.Sprintf("%x", []byte(rootKey(2))), fmt.Sprintf("%x", []byte(rootKey(3))), string(raw[:])}
+	raw1, raw2 := preimageOf(1), preimageOf(2)
+	secrets := [][]byte{raw1[:], raw2[:], rootKey(1), rootKey(2), rootKey(3)}
+	// shows reports whether text shows a secret as hex (either case),
+	// base64, raw bytes or quoted bytes.
+	shows := func(text string) bool {
+		for _, secret := range secrets {
+			if strings.Contains(strings.ToLower(text), hex.EncodeToString(secret)) ||
+				strings.Contains(text, base64.StdEncoding.EncodeToString(secret)) ||
+				strings.Contains(text, string(secret)) ||
+				strings.Contains(text, strings.Trim(strconv.Quote(string(secret)), `"`)) {
+				return true
+			}
+		}
+		return false
+	}
 	for i, err := range errs {
 		if err == nil {
 			t.Errorf("error %d: nil, want a refusal", i)
-			continue
+		} else if shows(err.Error()) {
+			t.Errorf("error %d carries a secret: %v", i, err)
 		}
-		for _, s := range secrets {
-			if strings.Contains(strings.ToLower(err.Error()), s) {
-				t.Errorf("error %d carries a secret: %v", i, err)
-			}
-		}
+	}
+
+	agent, err := l.Agent(c, a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry, err := l.Entry(c, hashOf(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(agent.RootKey, rootKey(1)) || entry.Preimage != preimageOf(1) {
+		t.Fatal("the ledger did not return the secrets it keeps")
+	}
+	var logged bytes.Buffer
+	for _, h := range []slog.Handler{slog.NewTextHandler(&logged, nil), slog.NewJSONHandler(&logged, nil)} {
+		slog.New(h).Info("ledger", "agent", agent, "root_key", agent.RootKey, "entry", entry, "preimage", entry.Preimage)
+	}
+	fmt.Fprintf(&logged, "%v %+v %#v %s %x", agent, agent, entry, agent.RootKey, entry.Preimage)
+	if shows(logged.String()) {
+		t.Errorf("a logged agent or entry shows a secret:\n%s", logged.String())
 	}
 }
