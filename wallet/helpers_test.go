@@ -71,6 +71,10 @@ type fakeNode struct {
 	payments  map[l402.PaymentHash]*fakePayment
 	created   map[l402.PaymentHash]lightning.CreatedInvoice
 
+	// secret, when set, learns every preimage the node's network makes,
+	// to be looked for in logs and errors.
+	secret func(string)
+
 	pays     atomic.Int32 // Pay calls
 	paidOut  atomic.Int32 // Pay calls that sent money (succeeded now or later)
 	inFlight atomic.Int32 // Pay calls running now
@@ -112,6 +116,9 @@ func (n *fakeNode) newInvoiceAt(t testing.TB, amount money.MilliSat, created tim
 	n.mu.Lock()
 	n.preimages[preimage.Hash()] = preimage
 	n.mu.Unlock()
+	if n.secret != nil {
+		n.secret(preimage.Hex())
+	}
 	return payreq, preimage
 }
 
@@ -356,9 +363,10 @@ func shortDir(t testing.TB) string {
 	return dir
 }
 
-func newHarness(t *testing.T, configure ...func(*wallet.Options)) *harness {
+func newHarness(t testing.TB, configure ...func(*wallet.Options)) *harness {
 	t.Helper()
 	h := &harness{node: newFakeNode(), dir: shortDir(t), logs: &syncBuffer{}}
+	h.node.secret = h.secret
 	ledger, err := sqlite.OpenLedger(context.Background(), filepath.Join(h.dir, "wallet.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -435,10 +443,10 @@ func (h *harness) secret(s string) {
 	h.secrets = append(h.secrets, s)
 }
 
-func (h *harness) secretPreimage(p l402.Preimage) { h.secret(hex.EncodeToString(p[:])) }
+func (h *harness) secretPreimage(p l402.Preimage) { h.secret(p.Hex()) }
 
 // checkLogs fails the test if a secret reached the daemon's log.
-func (h *harness) checkLogs(t *testing.T) {
+func (h *harness) checkLogs(t testing.TB) {
 	t.Helper()
 	logs := h.logs.String()
 	h.secretsMu.Lock()
@@ -451,7 +459,7 @@ func (h *harness) checkLogs(t *testing.T) {
 }
 
 // checkError fails the test if a secret is in err's text.
-func (h *harness) checkError(t *testing.T, err error) {
+func (h *harness) checkError(t testing.TB, err error) {
 	t.Helper()
 	if err == nil {
 		return

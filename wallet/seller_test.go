@@ -64,6 +64,10 @@ func (s *l402Seller) serve(w http.ResponseWriter, r *http.Request) {
 	s.headers = append(s.headers, r.Header.Clone())
 	s.bodies = append(s.bodies, string(body))
 	s.mu.Unlock()
+	if auth := r.Header.Get("Authorization"); auth != "" && s.node.secret != nil {
+		// The paid token and its preimage: secrets of the wallet.
+		s.node.secret(strings.TrimPrefix(auth, "L402 "))
+	}
 	cred, err := l402.ParseCredential(r.Header)
 	if err == nil {
 		if _, err := s.verifier.Verify(r.Context(), cred, l402.RequestSatisfiers("api", "", time.Now())...); err == nil && !s.refusePaid {

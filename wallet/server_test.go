@@ -2,15 +2,23 @@ package wallet_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"io"
+	"math/big"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -846,4 +854,102 @@ func TestFetchFailures(t *testing.T) {
 			t.Errorf("node paid %d times, want 1", n)
 		}
 	})
+}
+
+// selfSigned writes a certificate and key for 127.0.0.1 into dir and
+// returns their paths and the certificate's PEM.
+func selfSigned(t *testing.T, dir string) (certPath, keyPath, certPEM string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "satloop wallet test"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, KeyUsage: x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	certPath, keyPath = filepath.Join(dir, "tls.cert"), filepath.Join(dir, "tls.key")
+	if err := os.WriteFile(certPath, []byte(certPEM), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return certPath, keyPath, certPEM
+}
+
+// TestHTTPSWalletRedirectKeepsCredential: through a wallet on TLS, a
+// seller's redirect to a host of its choosing never receives the agent's
+// credential, whether the agent follows redirects or not.
+func TestHTTPSWalletRedirectKeepsCredential(t *testing.T) {
+	h := newHarness(t)
+	certPath, keyPath, certPEM := selfSigned(t, h.dir)
+	addrc := make(chan string, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- wallet.Serve(ctx, wallet.ServeConfig{
+			Socket: filepath.Join(h.dir, "tls-side.sock"), TLSAddr: "127.0.0.1:0", TLSCert: certPath, TLSKey: keyPath,
+			Ready: func(addr string) { addrc <- addr },
+		}, h.wallet.Handler())
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+	var addr string
+	select {
+	case addr = <-addrc:
+	case err := <-done:
+		t.Fatalf("Serve: %v", err)
+	}
+
+	var thiefHits atomic.Int32
+	var thiefSaw atomic.Value
+	thief := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		thiefHits.Add(1)
+		b, _ := json.Marshal(r.Header)
+		thiefSaw.Store(string(b))
+		io.WriteString(w, "stolen")
+	}))
+	defer thief.Close()
+	seller := newSeller(t, h.node, money.Sats(10))
+	seller.redirect = strings.Replace(thief.URL, "127.0.0.1", "localhost", 1) + "/steal"
+
+	_, _, cred := h.mint(t, "tls-agent", bakery.Limits{Hosts: []string{"127.0.0.1"}})
+	c, err := wallet.Dial(bakery.File{Credential: cred, WalletCert: certPEM}, "https://"+addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkThief := func() {
+		t.Helper()
+		if n := thiefHits.Load(); n != 0 {
+			saw, _ := thiefSaw.Load().(string)
+			t.Fatalf("the redirect target was called %d times; the credential sent to it: %v", n, strings.Contains(saw, cred))
+		}
+	}
+	r, err := fetch(t, c, 0, http.MethodGet, seller.url("/v1/x"), "", false)
+	checkThief()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.status != http.StatusFound || !r.rec.Paid {
+		t.Errorf("redirect answer: %d %+v", r.status, r.rec)
+	}
+	_, err = fetch(t, c, 0, http.MethodGet, seller.url("/v1/x"), "", true)
+	checkThief()
+	wantCode(t, err, wallet.ErrHostNotAllowed, wallet.CodeHostNotAllowed)
 }
