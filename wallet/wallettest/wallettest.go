@@ -74,6 +74,7 @@ func Run(t *testing.T, newBacking NewBacking) {
 		{"Entries", oneBacking(testEntries)},
 		{"Used", oneBacking(testUsed)},
 		{"Invoices", oneBacking(testInvoices)},
+		{"HostileText", oneBacking(testHostileText)},
 		{"SecretsStayOutOfErrors", oneBacking(testSecretsStayOutOfErrors)},
 	}
 	for _, tt := range tests {
@@ -1150,6 +1151,76 @@ func testInvoices(t *testing.T, open Open) {
 				t.Errorf("Invoices = %v, want %v", got, tt.want)
 			}
 		})
+	}
+}
+
+// testHostileText: names, URLs, invoices, memos, reasons and budget keys
+// come from agents and from the web; any spelling of them is stored and
+// read back as given, and matches only itself.
+func testHostileText(t *testing.T, open Open) {
+	l, c := open(t), ctx(t)
+	texts := []string{
+		"'; DROP TABLE wallet_entries; --",
+		`" OR 1=1 --`,
+		"nul\x00byte",
+		"%_*?[]",
+		"ünïcödé ✓ \u2028",
+		"  spaced  ",
+	}
+	for i, text := range texts {
+		a := wallet.Agent{ID: agentID(100 + i), Name: text, RootKey: rootKey(100 + i), Caveats: []string{text}, CreatedAt: at(i)}
+		if err := l.CreateAgent(c, a); err != nil {
+			t.Fatalf("CreateAgent %q: %v", text, err)
+		}
+		got, err := l.AgentByName(c, text)
+		if err != nil {
+			t.Fatalf("AgentByName %q: %v", text, err)
+		}
+		sameAgent(t, "agent with a hostile name", got, a)
+
+		budget := wallet.Budget{Key: text, Limit: money.Sats(100), Since: at(0)}
+		r := pay(a.ID, 100+i, money.Sats(60), 0, at(10+i), budget)
+		r.Kind, r.Invoice, r.URL, r.Host = wallet.KindFetch, text, "https://h.test/"+text, text
+		e := mustReserve(t, l, r)
+		if e.Invoice != text || e.URL != r.URL || e.Host != text {
+			t.Errorf("entry read back as invoice %q url %q host %q", e.Invoice, e.URL, e.Host)
+		}
+		// The key is exact: a second 60 sat on it is over, and no other
+		// key (some of which a LIKE or a glob would match) has anything.
+		if _, err := l.Reserve(c, pay(a.ID, 200+i, money.Sats(60), 0, at(20+i), budget)); !errors.Is(err, wallet.ErrOverBudget) {
+			t.Errorf("key %q: second reservation err = %v, want ErrOverBudget", text, err)
+		}
+		if err := l.RecordInvoice(c, wallet.ReceivedInvoice{Hash: hashOf(300 + i), AgentID: a.ID, PaymentRequest: text,
+			Amount: 1, Memo: text, CreatedAt: at(i), ExpiresAt: at(i + 60)}); err != nil {
+			t.Fatalf("RecordInvoice with %q: %v", text, err)
+		}
+		if invs, err := l.Invoices(c, a.ID, 0); err != nil || len(invs) != 1 || invs[0].Memo != text || invs[0].PaymentRequest != text {
+			t.Errorf("invoice with %q read back as %+v, err = %v", text, invs, err)
+		}
+	}
+	// Each key holds exactly its own entry, then nothing once released.
+	var budgets []wallet.Budget
+	for _, text := range texts {
+		budgets = append(budgets, wallet.Budget{Key: text, Limit: money.Sats(100)})
+	}
+	for i, u := range mustUsed(t, l, budgets...) {
+		if u.Used != money.Sats(60) {
+			t.Errorf("key %q used %s, want its own 60 sat", texts[i], u.Used)
+		}
+	}
+	for i, text := range texts {
+		released, err := l.Release(c, hashOf(100+i), text, at(30+i))
+		if err != nil || released.Error != text {
+			t.Errorf("Release with reason %q: %q, %v", text, released.Error, err)
+		}
+	}
+	for i, u := range mustUsed(t, l, budgets...) {
+		if u.Used != 0 {
+			t.Errorf("key %q used %s after its only reservation was released", texts[i], u.Used)
+		}
+	}
+	if agents, err := l.Agents(c); err != nil || len(agents) != len(texts) {
+		t.Errorf("Agents = %d, err = %v; want %d", len(agents), err, len(texts))
 	}
 }
 
