@@ -3,10 +3,13 @@ package wallet_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/btcsuite/btcd/chaincfg"
 
 	"github.com/satloop/satloop/bakery"
 	"github.com/satloop/satloop/l402"
@@ -434,5 +437,126 @@ func TestAgentLeavingDoesNotCutPaymentShort(t *testing.T) {
 	}
 	if n := h.node.pays.Load(); n != 1 {
 		t.Errorf("node asked to pay %d times", n)
+	}
+}
+
+// clock is a settable time source for the wallet.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+}
+
+// TestBudgetWindows: a calendar day empties at midnight UTC, a rolling
+// window when its oldest payment leaves it, and refusals say when.
+func TestBudgetWindows(t *testing.T) {
+	now := time.Now().UTC()
+	midnight := time.Date(now.Year(), now.Month(), now.Day()+1, 0, 0, 0, 0, time.UTC)
+	clk := &clock{now: midnight.Add(-30 * time.Minute)}
+	h := newHarness(t, func(o *wallet.Options) { o.Now = clk.Now })
+	invoice := func(sats int64) string {
+		// Valid for two days of real time: the wallet's clock runs ahead.
+		inv, _ := h.node.newInvoiceAt(t, money.Sats(sats), time.Now(), 48*time.Hour, &chaincfg.RegressionNetParams)
+		return inv
+	}
+	pay := func(c *wallet.Client, sats int64) error {
+		_, err := c.PayInvoice(t.Context(), wallet.PayRequest{Invoice: invoice(sats)})
+		return err
+	}
+
+	t.Run("calendar day", func(t *testing.T) {
+		clk.set(midnight.Add(-30 * time.Minute))
+		_, _, cred := h.mint(t, "daily", bakery.Limits{Budgets: budget(300)})
+		c := h.client(t, cred)
+		if err := pay(c, 200); err != nil {
+			t.Fatal(err)
+		}
+		we := wantCode(t, pay(c, 100), wallet.ErrOverBudget, wallet.CodeBudgetExhausted)
+		if !we.ResetsAt.Equal(midnight) || we.Left != money.Sats(99) {
+			t.Errorf("refusal: left %s, resets %s, want 99 sat until %s", we.Left, we.ResetsAt, midnight)
+		}
+		clk.set(midnight.Add(time.Minute))
+		if err := pay(c, 100); err != nil {
+			t.Fatalf("after midnight: %v", err)
+		}
+		if used, _ := allowanceUsed(t, c); used != money.Sats(101) {
+			t.Errorf("used %s in the new day, want 101 sat", used)
+		}
+	})
+	t.Run("rolling hour", func(t *testing.T) {
+		start := midnight.Add(2 * time.Hour)
+		clk.set(start)
+		_, _, cred := h.mint(t, "rolling", bakery.Limits{Budgets: []bakery.Budget{{Limit: money.Sats(300), Window: bakery.Window{Rolling: time.Hour}}}})
+		c := h.client(t, cred)
+		if err := pay(c, 200); err != nil {
+			t.Fatal(err)
+		}
+		clk.set(start.Add(30 * time.Minute))
+		we := wantCode(t, pay(c, 100), wallet.ErrOverBudget, wallet.CodeBudgetExhausted)
+		if !we.ResetsAt.Equal(start.Add(time.Hour)) {
+			t.Errorf("resets at %s, want %s (the first payment leaves the window)", we.ResetsAt, start.Add(time.Hour))
+		}
+		clk.set(start.Add(61 * time.Minute))
+		if err := pay(c, 100); err != nil {
+			t.Fatalf("once the first payment left the window: %v", err)
+		}
+	})
+}
+
+// TestAttenuatedBudgets: a credential narrowed by its holder spends
+// within its own budget and its parent's, and siblings share the parent's.
+func TestAttenuatedBudgets(t *testing.T) {
+	h := newHarness(t)
+	_, parentMac, parent := h.mint(t, "parent", bakery.Limits{Budgets: budget(500)})
+	child := func(sats int64) *wallet.Client {
+		m, err := bakery.Attenuate(parentMac, bakery.Limits{Budgets: budget(sats)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		enc := encode(t, m)
+		h.secret(enc)
+		return h.client(t, enc)
+	}
+	// Two holders adding the very same caveat make the very same
+	// credential (macaroons are deterministic), so b's budget differs.
+	pc, a, b := h.client(t, parent), child(300), child(350)
+	pay := func(c *wallet.Client, sats int64) error {
+		inv, _ := h.node.newInvoice(t, money.Sats(sats))
+		_, err := c.PayInvoice(t.Context(), wallet.PayRequest{Invoice: inv})
+		return err
+	}
+	if err := pay(a, 250); err != nil {
+		t.Fatal(err)
+	}
+	// a's own 300: 251 used, 100+10 does not fit.
+	wantCode(t, pay(a, 100), wallet.ErrOverBudget, wallet.CodeBudgetExhausted)
+	// b has its own 350, and the parent's 500 has 249 left.
+	if err := pay(b, 200); err != nil {
+		t.Fatal(err)
+	}
+	we := wantCode(t, pay(b, 50), wallet.ErrOverBudget, wallet.CodeBudgetExhausted)
+	if !strings.Contains(we.Limit, "500 sat") || we.Left != money.Sats(500-251-201) {
+		t.Errorf("b's refusal should name the parent's budget: %q, left %s", we.Limit, we.Left)
+	}
+	if used, _ := allowanceUsed(t, pc); used != money.Sats(452) {
+		t.Errorf("the parent's budget counts %s, want both children's 452 sat", used)
+	}
+	a2, err := b.Allowance(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a2.Budgets) != 2 || a2.Budgets[0].Used != money.Sats(452) || a2.Budgets[1].Used != money.Sats(201) {
+		t.Errorf("b's allowance: %+v", a2.Budgets)
 	}
 }
