@@ -340,6 +340,40 @@ func testAgentDuplicateName(t *testing.T, open Open) {
 	if agents, err := l.Agents(c); err != nil || len(agents) != 2 {
 		t.Errorf("Agents = %d agents, err = %v; want 2", len(agents), err)
 	}
+
+	// Two daemons creating one name at once: exactly one gets it.
+	const goroutines = 16
+	handles := []wallet.Ledger{l, open(t)}
+	var (
+		wg             sync.WaitGroup
+		mu             sync.Mutex
+		created, taken int
+		start          = make(chan struct{})
+	)
+	for i := 0; i < goroutines; i++ {
+		h := handles[i%2]
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			<-start
+			err := h.CreateAgent(c, wallet.Agent{ID: agentID(10 + i), Name: "racer", RootKey: rootKey(10 + i), CreatedAt: at(3)})
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err == nil:
+				created++
+			case errors.Is(err, wallet.ErrAgentExists):
+				taken++
+			default:
+				t.Errorf("CreateAgent: %v", err)
+			}
+		}()
+	}
+	close(start)
+	wg.Wait()
+	if created != 1 || taken != goroutines-1 {
+		t.Errorf("%d concurrent creations of one name: %d created, %d refused; want 1, %d", goroutines, created, taken, goroutines-1)
+	}
 }
 
 func testAgentRevokeAndReuseName(t *testing.T, open Open) {
