@@ -34,6 +34,8 @@ type l402Seller struct {
 	badChallenge bool
 	// refusePaid answers 402 even to a paid credential.
 	refusePaid bool
+	// upper writes invoices in upper case, as QR codes carry them.
+	upper bool
 
 	mu      sync.Mutex
 	headers []http.Header
@@ -92,6 +94,9 @@ func (s *l402Seller) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	invoice, preimage := s.node.newInvoice(s.t, money.MilliSat(s.price.Load()))
+	if s.upper {
+		invoice = strings.ToUpper(invoice)
+	}
 	mac, _, err := s.minter.Mint(r.Context(), preimage.Hash(), l402.ServicesCaveat(l402.Service{Name: "api"}))
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)

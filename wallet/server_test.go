@@ -953,3 +953,30 @@ func TestHTTPSWalletRedirectKeepsCredential(t *testing.T) {
 	checkThief()
 	wantCode(t, err, wallet.ErrHostNotAllowed, wallet.CodeHostNotAllowed)
 }
+
+// TestFetchUpperCaseInvoice: a seller whose invoice is in upper case (as
+// bech32 allows, and QR codes carry it) is paid like any other.
+func TestFetchUpperCaseInvoice(t *testing.T) {
+	h := newHarness(t)
+	seller := newSeller(t, h.node, money.Sats(10))
+	seller.upper = true
+	_, _, cred := h.mint(t, "upper", bakery.Limits{Hosts: []string{"127.0.0.1"}, Budgets: budget(100)})
+	c := h.client(t, cred)
+	r, err := fetch(t, c, 0, http.MethodGet, seller.url("/v1/x"), "", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.status != http.StatusOK || !r.rec.Paid {
+		t.Errorf("%d %+v", r.status, r.rec)
+	}
+	if e := h.entry(t, r.rec.PaymentHash); e.Status != wallet.EntrySettled {
+		t.Errorf("entry %+v", e)
+	}
+	// Paying the upper-case invoice directly works too.
+	inv, pre := h.node.newInvoice(t, money.Sats(3))
+	_, _, payCred := h.mint(t, "upper-pay", bakery.Limits{Budgets: budget(100)})
+	res, err := h.client(t, payCred).PayInvoice(t.Context(), wallet.PayRequest{Invoice: strings.ToUpper(inv)})
+	if err != nil || res.Preimage != pre {
+		t.Errorf("an upper-case invoice: %v", err)
+	}
+}

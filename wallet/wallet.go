@@ -658,9 +658,12 @@ func (p fetchPayer) DecodeInvoice(payreq string) (lightning.Invoice, error) {
 
 func (p fetchPayer) Pay(ctx context.Context, req lightning.PayRequest) (lightning.Payment, error) {
 	sp, ok := ctx.Value(fetchKey{}).(*fetchSpend)
-	if !ok || sp.reserved == nil || sp.reserved.Invoice != req.Invoice {
+	// Compared by hash: decoding normalizes the invoice's text (an upper
+	// case one is lowered), so the reserved text may differ.
+	inv, err := p.w.opts.Node.DecodeInvoice(req.Invoice)
+	if !ok || sp.reserved == nil || err != nil || inv.Hash != sp.reserved.Hash {
 		// Never pay what was not reserved. A final failure: nothing spent.
-		return lightning.Payment{}, &lightning.PaymentError{Payment: lightning.Payment{Status: lightning.PaymentFailed, Failure: "not reserved by the wallet"}}
+		return lightning.Payment{}, &lightning.PaymentError{Payment: lightning.Payment{Hash: inv.Hash, Status: lightning.PaymentFailed, Failure: "not reserved by the wallet"}}
 	}
 	sp.payCalled = true
 	paid, err := p.w.payReserved(ctx, *sp.reserved)
