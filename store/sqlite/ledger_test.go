@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -130,6 +134,105 @@ func TestLedgerReopenKeepsData(t *testing.T) {
 		if err := l.Close(); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// The child half of TestLedgerBudgetAcrossProcesses: with these set, the
+// test binary reserves against the shared budget and writes how many of
+// its reservations fit to the result file.
+const (
+	envLedgerChildDB     = "SATLOOP_TEST_LEDGER_CHILD_DB"
+	envLedgerChildIndex  = "SATLOOP_TEST_LEDGER_CHILD_INDEX"
+	envLedgerChildResult = "SATLOOP_TEST_LEDGER_CHILD_RESULT"
+	ledgerChildTries     = 16
+)
+
+// ledgerChildBudget is the budget the processes share: room for ten
+// reservations of 100 sat.
+var ledgerChildBudget = wallet.Budget{Key: "agent/day", Limit: money.Sats(1000), Since: ledgerT0}
+
+// TestLedgerBudgetAcrossProcesses runs several daemons' worth of
+// reservations against one file at once, each process with many
+// goroutines: SQLite's file locks, not anything in one process, must keep
+// the budget.
+func TestLedgerBudgetAcrossProcesses(t *testing.T) {
+	if path := os.Getenv(envLedgerChildDB); path != "" {
+		reserveAsChild(t, path, os.Getenv(envLedgerChildIndex), os.Getenv(envLedgerChildResult))
+		return
+	}
+	const processes = 4
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "wallet.db")
+	l := openTestLedger(t, path)
+	defer l.Close()
+	if err := l.CreateAgent(ctx, testAgent(1, "a")); err != nil {
+		t.Fatal(err)
+	}
+	cmds := make([]*exec.Cmd, processes)
+	results := make([]string, processes)
+	for i := range cmds {
+		results[i] = filepath.Join(t.TempDir(), "reserved")
+		cmds[i] = exec.Command(os.Args[0], "-test.run=^TestLedgerBudgetAcrossProcesses$", "-test.count=1")
+		cmds[i].Env = append(os.Environ(), envLedgerChildDB+"="+path,
+			envLedgerChildIndex+"="+strconv.Itoa(i), envLedgerChildResult+"="+results[i])
+		cmds[i].Stdout, cmds[i].Stderr = os.Stderr, os.Stderr
+		if err := cmds[i].Start(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	total := 0
+	for i, cmd := range cmds {
+		if err := cmd.Wait(); err != nil {
+			t.Fatalf("child %d: %v", i, err)
+		}
+		b, err := os.ReadFile(results[i])
+		if err != nil {
+			t.Fatalf("child %d: %v", i, err)
+		}
+		n, err := strconv.Atoi(string(b))
+		if err != nil {
+			t.Fatalf("child %d wrote %q: %v", i, b, err)
+		}
+		total += n
+	}
+	if total != 10 {
+		t.Errorf("%d processes reserving 100 sat %d times each against 1,000 sat: %d fit, want 10", processes, ledgerChildTries, total)
+	}
+	if u, err := l.Used(ctx, []wallet.Budget{ledgerChildBudget}); err != nil || u[0].Used != money.Sats(1000) {
+		t.Errorf("after the children: used %v, err = %v; want 1,000 sat", u, err)
+	}
+}
+
+func reserveAsChild(t *testing.T, path, index, result string) {
+	child, err := strconv.Atoi(index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := openTestLedger(t, path)
+	defer l.Close()
+	var (
+		wg       sync.WaitGroup
+		reserved atomic.Int64
+	)
+	for i := 0; i < ledgerChildTries; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := l.Reserve(context.Background(), wallet.Reservation{
+				Hash: testHash(byte(child*ledgerChildTries + i)), AgentID: testAgent(1, "a").ID, Kind: wallet.KindPay,
+				Invoice: "lnbcrt1u1child", Amount: money.Sats(100), Budgets: []wallet.Budget{ledgerChildBudget}, At: ledgerT0,
+			})
+			switch {
+			case err == nil:
+				reserved.Add(1)
+			case !errors.Is(err, wallet.ErrOverBudget):
+				t.Errorf("Reserve: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if err := os.WriteFile(result, []byte(strconv.Itoa(int(reserved.Load()))), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }
 
