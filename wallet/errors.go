@@ -121,6 +121,7 @@ func asError(err error) *Error {
 	var sellerRefused *client.SellerRefusedError
 	var refused *client.RefusedError
 	var payErr *client.PaymentError
+	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &paid):
 		e := newError(CodePaidButRefused, err, "the seller took the payment and still refused (HTTP %d); the payment hash in the receipt is the proof. Nothing more will be paid for this resource", paid.StatusCode)
@@ -128,6 +129,8 @@ func asError(err error) *Error {
 		return e
 	case errors.As(err, &sellerRefused):
 		return newError(CodeSellerRefusedPaid, err, "the seller refused a token it was paid for (%s); nothing is bought again for %s until the operator deletes that token", sellerRefused.TokenID, sellerRefused.Host)
+	case errors.As(err, &tooBig):
+		return newError(CodeBadRequest, err, "the request body is larger than the %d bytes the wallet forwards; send a smaller one", tooBig.Limit)
 	case errors.Is(err, client.ErrChallenge), errors.Is(err, client.ErrTooManyAttempts):
 		return newError(CodeUpstream, err, "%v", err)
 	case errors.As(err, &refused):

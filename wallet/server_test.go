@@ -980,3 +980,17 @@ func TestFetchUpperCaseInvoice(t *testing.T) {
 		t.Errorf("an upper-case invoice: %v", err)
 	}
 }
+
+// TestFetchBodyTooLarge: a body over what the wallet forwards is the
+// agent's mistake, said so, not an internal error.
+func TestFetchBodyTooLarge(t *testing.T) {
+	h := newHarness(t)
+	seller := newSeller(t, h.node, money.Sats(10))
+	_, _, cred := h.mint(t, "big", bakery.Limits{})
+	c := h.client(t, cred)
+	_, err := fetch(t, c, 0, http.MethodPost, seller.url("/v1/x"), strings.Repeat("x", 9<<20), true)
+	wantCode(t, err, wallet.ErrBadRequest, wallet.CodeBadRequest)
+	if n := h.node.pays.Load(); n != 0 {
+		t.Errorf("node paid %d times", n)
+	}
+}
