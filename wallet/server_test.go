@@ -339,6 +339,11 @@ func TestHostileCredentials(t *testing.T) {
 			call: pay(money.Sats(1)), want: wallet.ErrOpNotAllowed, code: wallet.CodeOpNotAllowed,
 		},
 		{
+			name: "a deny-hosts credential pays a bare invoice",
+			cred: mintCred("deny-limited", bakery.Limits{DenyHosts: []string{"evil.example"}}),
+			call: pay(money.Sats(1)), want: wallet.ErrOpNotAllowed, code: wallet.CodeOpNotAllowed,
+		},
+		{
 			name: "invoice without an amount",
 			cred: mintCred("no-amount", bakery.Limits{}),
 			call: pay(0), want: wallet.ErrInvoiceRefused, code: wallet.CodeInvoiceRefused,

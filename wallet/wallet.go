@@ -477,16 +477,18 @@ type PayResult struct {
 	Fee      money.MilliSat   `json:"fee_msat"`
 }
 
-// Pay pays an invoice the agent brings. A credential limited to hosts may
-// not: the wallet cannot see what a bare invoice buys. Paying an invoice
-// this agent already paid returns the earlier payment; one in flight is
-// not paid again.
+// Pay pays an invoice the agent brings. A credential limited to hosts, or
+// denied some, may not: the wallet cannot see what a bare invoice buys.
+// Paying an invoice this agent already paid returns the earlier payment;
+// one in flight is not paid again.
 func (w *Wallet) Pay(ctx context.Context, s Session, invoice string, maxPrice money.MilliSat) (PayResult, error) {
 	if !s.Grant.Allows(bakery.OpPay) {
 		return PayResult{}, newError(CodeOpNotAllowed, nil, "this credential may not pay invoices (it allows %s)", opsList(s.Grant))
 	}
-	if s.Grant.HostLimited() {
-		return PayResult{}, newError(CodeOpNotAllowed, nil, "this credential is limited to some hosts, and the wallet cannot see where a bare invoice goes; fetch the resource through the wallet instead")
+	// A deny list binds as much as an allow list: a bare invoice could be
+	// from a denied host. (Grant.HostLimited counts allow lists only.)
+	if s.Grant.HostLimited() || len(s.Grant.DenyHosts) > 0 {
+		return PayResult{}, newError(CodeOpNotAllowed, nil, "this credential is limited in the hosts it may pay, and the wallet cannot see where a bare invoice goes; fetch the resource through the wallet instead")
 	}
 	inv, err := w.decode(invoice)
 	if err != nil {
