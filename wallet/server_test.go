@@ -17,6 +17,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -176,6 +177,80 @@ func TestHostileCredentials(t *testing.T) {
 					t.Errorf("the smaller cap should apply: limit %q left %s", e.Limit, e.Left)
 				}
 			},
+		},
+		{
+			name: "widened: a larger budget added",
+			cred: func(t *testing.T) string {
+				_, mac, _ := h.mint(t, "widened-budget", bakery.Limits{Budgets: budget(50)})
+				wide := mac.Clone()
+				if err := l402.AddCaveats(wide, l402.Caveat{Condition: bakery.CondBudget, Value: "100000000/day"}); err != nil {
+					t.Fatal(err)
+				}
+				return encode(t, wide)
+			},
+			call: pay(money.Sats(45)), want: wallet.ErrOverBudget, code: wallet.CodeBudgetExhausted,
+			check: func(t *testing.T, e *wallet.Error) {
+				if !strings.Contains(e.Limit, "50 sat") {
+					t.Errorf("the 50-sat budget should refuse: %q", e.Limit)
+				}
+			},
+		},
+		{
+			name: "widened: an operation added",
+			cred: func(t *testing.T) string {
+				_, mac, _ := h.mint(t, "widened-ops", bakery.Limits{Ops: []bakery.Op{bakery.OpFetch}})
+				wide := mac.Clone()
+				if err := l402.AddCaveats(wide, l402.Caveat{Condition: bakery.CondOps, Value: "fetch,pay,receive"}); err != nil {
+					t.Fatal(err)
+				}
+				return encode(t, wide)
+			},
+			call: pay(money.Sats(1)), want: wallet.ErrOpNotAllowed, code: wallet.CodeOpNotAllowed,
+		},
+		{
+			name: "widened: a later expiry added",
+			cred: func(t *testing.T) string {
+				_, mac, _ := h.mint(t, "widened-expiry", bakery.Limits{ExpiresAt: time.Now().Add(-time.Minute)})
+				wide := mac.Clone()
+				later := strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10)
+				if err := l402.AddCaveats(wide, l402.Caveat{Condition: bakery.CondExpires, Value: later}); err != nil {
+					t.Fatal(err)
+				}
+				return encode(t, wide)
+			},
+			call: pay(money.Sats(1)), want: bakery.ErrExpired, code: wallet.CodeCredentialExpired,
+		},
+		{
+			name: "widened: another host list added",
+			cred: func(t *testing.T) string {
+				_, mac, _ := h.mint(t, "widened-hosts", bakery.Limits{Hosts: []string{"api.example.com"}})
+				wide := mac.Clone()
+				if err := l402.AddCaveats(wide, l402.Caveat{Condition: bakery.CondHosts, Value: host}); err != nil {
+					t.Fatal(err)
+				}
+				return encode(t, wide)
+			},
+			call: fetchURL(seller.url("/v1/x")), want: wallet.ErrHostNotAllowed, code: wallet.CodeHostNotAllowed,
+		},
+		{
+			name: "tampered: a caveat's value changed",
+			cred: func(t *testing.T) string {
+				_, mac, _ := h.mint(t, "changed", bakery.Limits{MaxPerCall: money.Sats(5)})
+				raw, err := mac.MarshalJSON()
+				if err != nil {
+					t.Fatal(err)
+				}
+				changed := strings.Replace(string(raw), "max_per_call_msat=5000", "max_per_call_msat=9000", 1)
+				if changed == string(raw) {
+					t.Fatalf("no caveat to change in %s", raw)
+				}
+				var m macaroon.Macaroon
+				if err := m.UnmarshalJSON([]byte(changed)); err != nil {
+					t.Fatal(err)
+				}
+				return encode(t, &m)
+			},
+			call: pay(money.Sats(8)), want: wallet.ErrCredential, code: wallet.CodeCredentialInvalid,
 		},
 		{
 			name: "minted by another wallet",
