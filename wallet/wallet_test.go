@@ -3,6 +3,7 @@ package wallet_test
 import (
 	"context"
 	"errors"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,6 +16,7 @@ import (
 	"github.com/satloop/satloop/l402"
 	"github.com/satloop/satloop/lightning"
 	"github.com/satloop/satloop/money"
+	"github.com/satloop/satloop/store/sqlite"
 	"github.com/satloop/satloop/wallet"
 )
 
@@ -559,4 +561,70 @@ func TestAttenuatedBudgets(t *testing.T) {
 	if len(a2.Budgets) != 2 || a2.Budgets[0].Used != money.Sats(452) || a2.Budgets[1].Used != money.Sats(201) {
 		t.Errorf("b's allowance: %+v", a2.Budgets)
 	}
+}
+
+// TestTwoDaemonsShareOneLedger: two daemons on one ledger file (two
+// processes' worth of handles and sockets), paying against the same
+// credential at once, never exceed its budget between them.
+func TestTwoDaemonsShareOneLedger(t *testing.T) {
+	h := newHarness(t)
+	h.node.delay = 10 * time.Millisecond
+	ledger2, err := sqlite.OpenLedger(t.Context(), filepath.Join(h.dir, "wallet.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ledger2.Close()
+	w2, err := wallet.New(t.Context(), wallet.Options{Node: h.node, Ledger: ledger2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Close()
+	socket2 := filepath.Join(h.dir, "w2.sock")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- wallet.Serve(ctx, wallet.ServeConfig{Socket: socket2}, w2.Handler()) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+	waitForSocket(t, socket2)
+
+	_, _, cred := h.mint(t, "shared", bakery.Limits{Budgets: budget(2000)})
+	c1 := h.client(t, cred)
+	c2, err := wallet.Dial(bakery.File{Credential: cred}, "unix://"+socket2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var paid atomic.Int32
+	for i := range 100 {
+		c := c1
+		if i%2 == 1 {
+			c = c2
+		}
+		inv, _ := h.node.newInvoice(t, money.Sats(50))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, err := c.PayInvoice(t.Context(), wallet.PayRequest{Invoice: inv})
+			switch {
+			case err == nil:
+				paid.Add(1)
+			case !errors.Is(err, wallet.ErrOverBudget):
+				t.Errorf("pay: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	var spent money.MilliSat
+	for _, e := range h.entries(t)[wallet.EntrySettled] {
+		spent += e.Amount + e.Fee
+	}
+	// 60 sat reserved per payment, 51 once settled: 33 fit at once, 39 at most.
+	if spent > money.Sats(2000) || paid.Load() < 33 || h.node.pays.Load() != paid.Load() {
+		t.Errorf("%d paid, %s spent of 2000 sat, %d node payments", paid.Load(), spent, h.node.pays.Load())
+	}
+	t.Logf("two daemons: %d paid, %s spent of 2000 sat", paid.Load(), spent)
 }
