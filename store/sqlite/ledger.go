@@ -23,10 +23,12 @@ var _ wallet.Ledger = (*Ledger)(nil)
 // none. Root keys and preimages are secrets: the file is 0600.
 //
 // wallet_charges repeats each entry's creation time and what it counts
-// against its budgets now (0 once released), so that a budget's sum is one
-// range scan of the covering index (budget_key, created_us, charged_msat)
-// over the window, never a visit of every entry ever charged to the key.
-// Every write of an entry's status rewrites its charges in the same
+// against its budgets now (0 once released), and wallet_charge_hours (from
+// version 2) adds those up per key and hour of creation. A budget's sum is
+// then the whole hours of its window from wallet_charge_hours plus at most
+// one hour of charges before them: a window of a day costs 24 rows and an
+// hour's entries, however many entries the day holds. Every write of an
+// entry's status rewrites its charges and their hours in the same
 // transaction.
 var ledgerMigrations = []string{
 	`CREATE TABLE wallet_agents (
@@ -85,6 +87,33 @@ var ledgerMigrations = []string{
 	);
 	CREATE INDEX wallet_invoices_by_time ON wallet_invoices (created_us, seq);
 	CREATE INDEX wallet_invoices_by_agent ON wallet_invoices (agent_id, created_us, seq);`,
+	// 2: hourly totals per budget key (see above), filled from the charges.
+	`CREATE TABLE wallet_charge_hours (
+		budget_key   TEXT    NOT NULL,
+		hour_us      INTEGER NOT NULL,
+		charged_msat INTEGER NOT NULL,
+		PRIMARY KEY (budget_key, hour_us)
+	) WITHOUT ROWID;
+	INSERT INTO wallet_charge_hours (budget_key, hour_us, charged_msat)
+		SELECT budget_key, ` + hourStartSQL + `, sum(charged_msat) FROM wallet_charges GROUP BY 1, 2;`,
+}
+
+// chargeHour is the span of one wallet_charge_hours row, in microseconds.
+const chargeHour = int64(time.Hour / time.Microsecond)
+
+// hourStartSQL is hourStart over wallet_charges.created_us, in SQL.
+const hourStartSQL = `(created_us - ((created_us % 3600000000) + 3600000000) % 3600000000)`
+
+// hourStart is the start of the hour holding us (floored, so that times
+// before 1970 land in the hour they are in, too).
+func hourStart(us int64) int64 { return us - ((us%chargeHour)+chargeHour)%chargeHour }
+
+// wholeHoursFrom is the start of the first whole hour at or after us.
+func wholeHoursFrom(us int64) int64 {
+	if start := hourStart(us); start != us {
+		return start + chargeHour
+	}
+	return us
 }
 
 // Ledger is the allowance wallet's ledger (wallet.Ledger) in a SQLite file.
@@ -417,6 +446,11 @@ func (l *Ledger) Reserve(ctx context.Context, r wallet.Reservation) (wallet.Entr
 		// A released entry is replaced whole: its row and its charges go,
 		// so that none of its old budget keys keeps a charge for it.
 		if status != "" {
+			// Released, its charges are 0 already; recharging to 0 keeps
+			// the hours right even for a file where they were not.
+			if err := recharge(ctx, tx, r.Hash, 0); err != nil {
+				return err
+			}
 			if _, err := tx.ExecContext(ctx, `DELETE FROM wallet_charges WHERE payment_hash = ?`, r.Hash.String()); err != nil {
 				return err
 			}
@@ -434,9 +468,22 @@ func (l *Ledger) Reserve(ctx context.Context, r wallet.Reservation) (wallet.Entr
 		}
 		for _, b := range r.Budgets {
 			// A key listed twice is charged once.
-			if _, err := tx.ExecContext(ctx, `INSERT INTO wallet_charges (payment_hash, budget_key, created_us, charged_msat)
+			res, err := tx.ExecContext(ctx, `INSERT INTO wallet_charges (payment_hash, budget_key, created_us, charged_msat)
 				VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING`,
-				r.Hash.String(), b.Key, micros(r.At), int64(r.Cost())); err != nil {
+				r.Hash.String(), b.Key, micros(r.At), int64(r.Cost()))
+			if err != nil {
+				return err
+			}
+			n, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			if n == 0 {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO wallet_charge_hours (budget_key, hour_us, charged_msat) VALUES (?, ?, ?)
+				ON CONFLICT (budget_key, hour_us) DO UPDATE SET charged_msat = charged_msat + excluded.charged_msat`,
+				b.Key, hourStart(micros(r.At)), int64(r.Cost())); err != nil {
 				return err
 			}
 		}
@@ -449,17 +496,20 @@ func (l *Ledger) Reserve(ctx context.Context, r wallet.Reservation) (wallet.Entr
 }
 
 // usedIn sums, in one statement (one snapshot), what each budget has used:
-// the charges to its key created at or after its Since. Released entries
-// are charged 0 and do not count, for the sum nor for the oldest time.
+// what is charged to its key at or after its Since, which is the charges
+// up to the first whole hour plus the hourly totals from there. Released
+// entries are charged 0 and do not count, for the sum nor for the oldest
+// time.
 func usedIn(ctx context.Context, q interface {
 	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
 }, budgets []wallet.Budget) ([]wallet.Usage, error) {
 	if len(budgets) == 0 {
 		return nil, nil
 	}
-	args := make([]any, 0, 3*len(budgets))
+	args := make([]any, 0, 4*len(budgets))
 	for i, b := range budgets {
-		args = append(args, i, b.Key, micros(b.Since))
+		since := micros(b.Since)
+		args = append(args, i, b.Key, since, wholeHoursFrom(since))
 	}
 	rows, err := q.QueryContext(ctx, budgetSumQuery(len(budgets)), args...)
 	if err != nil {
@@ -483,23 +533,25 @@ func usedIn(ctx context.Context, q interface {
 	return usage, nil
 }
 
-// budgetSumQuery sums n budgets, given as n (index, key, since) triples.
-// One subquery per column, not a join and GROUP BY: each is a range scan
-// of the covering index over the window, and min stops at its first row,
-// where a grouped join would sort every charge in the window first.
+// budgetSumQuery sums n budgets, given as n (index, key, since, first
+// whole hour) tuples. Each subquery is a range search of an index: the
+// charges before the first whole hour, the hours from it, and the oldest
+// counted charge (min stops at the first row it keeps).
 func budgetSumQuery(n int) string {
 	var q strings.Builder
-	q.WriteString(`WITH budgets (i, budget_key, since_us) AS (VALUES `)
+	q.WriteString(`WITH budgets (i, budget_key, since_us, hours_us) AS (VALUES `)
 	for i := 0; i < n; i++ {
 		if i > 0 {
 			q.WriteString(", ")
 		}
-		q.WriteString("(?, ?, ?)")
+		q.WriteString("(?, ?, ?, ?)")
 	}
 	q.WriteString(`)
 		SELECT
 			(SELECT coalesce(sum(c.charged_msat), 0) FROM wallet_charges c
-				WHERE c.budget_key = b.budget_key AND c.created_us >= b.since_us AND c.charged_msat > 0),
+				WHERE c.budget_key = b.budget_key AND c.created_us >= b.since_us AND c.created_us < b.hours_us)
+			+ (SELECT coalesce(sum(h.charged_msat), 0) FROM wallet_charge_hours h
+				WHERE h.budget_key = b.budget_key AND h.hour_us >= b.hours_us),
 			(SELECT coalesce(min(c.created_us), 0) FROM wallet_charges c
 				WHERE c.budget_key = b.budget_key AND c.created_us >= b.since_us AND c.charged_msat > 0)
 		FROM budgets b ORDER BY b.i`)
@@ -553,14 +605,25 @@ func (l *Ledger) finish(ctx context.Context, hash l402.PaymentHash, verb, update
 		if err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `UPDATE wallet_charges SET charged_msat = ? WHERE payment_hash = ?`,
-			int64(e.Charged()), hash.String())
-		return err
+		return recharge(ctx, tx, hash, e.Charged())
 	})
 	if err != nil {
 		return wallet.Entry{}, fmt.Errorf("sqlite: %s payment %s: %w", verb, hash, err)
 	}
 	return e, nil
+}
+
+// recharge sets what the entry for hash counts against each budget it is
+// charged to, moving each hour's total by the difference.
+func recharge(ctx context.Context, tx *sql.Tx, hash l402.PaymentHash, charged money.MilliSat) error {
+	if _, err := tx.ExecContext(ctx, `UPDATE wallet_charge_hours AS h SET charged_msat = h.charged_msat + ?1 - c.charged_msat
+		FROM (SELECT budget_key, `+hourStartSQL+` AS hour_us, charged_msat FROM wallet_charges WHERE payment_hash = ?2) AS c
+		WHERE h.budget_key = c.budget_key AND h.hour_us = c.hour_us`,
+		int64(charged), hash.String()); err != nil {
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `UPDATE wallet_charges SET charged_msat = ? WHERE payment_hash = ?`, int64(charged), hash.String())
+	return err
 }
 
 const entryColumns = `payment_hash, agent_id, kind, invoice, url, host, amount_msat, fee_limit_msat, fee_msat, status, preimage, created_us, finished_us, error`

@@ -131,6 +131,12 @@ func seedSettled(b *testing.B, l *Ledger, agent wallet.AgentID, key string, n in
 			return err
 		}
 		defer charge.Close()
+		hour, err := tx.Prepare(`INSERT INTO wallet_charge_hours (budget_key, hour_us, charged_msat) VALUES (?, ?, 10100)
+			ON CONFLICT (budget_key, hour_us) DO UPDATE SET charged_msat = charged_msat + excluded.charged_msat`)
+		if err != nil {
+			return err
+		}
+		defer hour.Close()
 		for i := 0; i < n; i++ {
 			p := sha256.Sum256(binary.BigEndian.AppendUint64(nil, uint64(first+i)))
 			hash := l402.Preimage(p).Hash().String()
@@ -139,6 +145,9 @@ func seedSettled(b *testing.B, l *Ledger, agent wallet.AgentID, key string, n in
 				return err
 			}
 			if _, err := charge.Exec(hash, key, created); err != nil {
+				return err
+			}
+			if _, err := hour.Exec(key, hourStart(created)); err != nil {
 				return err
 			}
 		}

@@ -2,11 +2,14 @@ package sqlite
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -341,18 +344,18 @@ func TestLedgerRefusesBadInput(t *testing.T) {
 }
 
 // TestLedgerBudgetSumUsesIndex guards the property that keeps Reserve fast
-// with a long history: each budget's sum is a range search of the covering
-// index over its window, never a scan of the charges or entries tables.
+// with a long history and a busy window: each part of a budget's sum is a
+// range search of an index, never a scan of a table.
 func TestLedgerBudgetSumUsesIndex(t *testing.T) {
 	ctx := context.Background()
 	l := openTestLedger(t, filepath.Join(t.TempDir(), "wallet.db"))
 	defer l.Close()
-	rows, err := l.db.sql.QueryContext(ctx, `EXPLAIN QUERY PLAN `+budgetSumQuery(2), 0, "day", 0, 1, "host", 0)
+	rows, err := l.db.sql.QueryContext(ctx, `EXPLAIN QUERY PLAN `+budgetSumQuery(2), 0, "day", 0, 0, 1, "host", 0, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer rows.Close()
-	var searches, scans []string
+	var charges, hours, others []string
 	for rows.Next() {
 		var id, parent, unused int
 		var detail string
@@ -360,18 +363,20 @@ func TestLedgerBudgetSumUsesIndex(t *testing.T) {
 			t.Fatal(err)
 		}
 		switch {
-		case strings.HasPrefix(detail, "SEARCH c USING COVERING INDEX wallet_charges_by_key (budget_key=? AND created_us>?)"):
-			searches = append(searches, detail)
-		case strings.Contains(detail, "wallet_charges") || strings.Contains(detail, "wallet_entries") || strings.HasPrefix(detail, "SCAN c"):
-			scans = append(scans, detail)
+		case strings.HasPrefix(detail, "SEARCH c USING COVERING INDEX wallet_charges_by_key (budget_key=? AND created_us"):
+			charges = append(charges, detail)
+		case strings.HasPrefix(detail, "SEARCH h USING PRIMARY KEY (budget_key=? AND hour_us>?)"):
+			hours = append(hours, detail)
+		case strings.Contains(detail, "wallet_") || strings.HasPrefix(detail, "SCAN c") || strings.HasPrefix(detail, "SCAN h"):
+			others = append(others, detail)
 		}
 	}
 	if err := rows.Err(); err != nil {
 		t.Fatal(err)
 	}
-	if len(searches) != 2 || len(scans) != 0 {
-		t.Errorf("budget sum plan: index range searches %q, other reads %q; want 2 range searches of wallet_charges_by_key and nothing else",
-			searches, scans)
+	if len(charges) != 2 || len(hours) != 1 || len(others) != 0 {
+		t.Errorf("budget sum plan: charge searches %q, hour searches %q, other reads %q; want 2 range searches of wallet_charges_by_key, 1 of wallet_charge_hours, nothing else",
+			charges, hours, others)
 	}
 }
 
@@ -441,4 +446,167 @@ func FuzzCaveatsRoundTrip(f *testing.F) {
 			t.Fatalf("caveats %q read back as %q", in, out)
 		}
 	})
+}
+
+// TestLedgerHourTotalsMatchEntries drives a ledger through random
+// reservations, settlements, releases and replacements spread over ten
+// hours and three keys, then checks every budget sum, for windows starting
+// on, beside and between hour boundaries, against the entries themselves.
+func TestLedgerHourTotalsMatchEntries(t *testing.T) {
+	ctx := context.Background()
+	l := openTestLedger(t, filepath.Join(t.TempDir(), "wallet.db"))
+	defer l.Close()
+	a := testAgent(1, "a")
+	if err := l.CreateAgent(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	type modelEntry struct {
+		created time.Time
+		keys    []string
+		charged money.MilliSat
+		status  wallet.EntryStatus
+	}
+	var (
+		rng     = rand.New(rand.NewPCG(1, 2))
+		keys    = []string{"a", "b", "c"}
+		model   = map[l402.PaymentHash]*modelEntry{}
+		order   []l402.PaymentHash
+		anyTime = func() time.Time {
+			return ledgerT0.Add(time.Duration(rng.Int64N(int64(10 * time.Hour))).Truncate(time.Microsecond))
+		}
+	)
+	pick := func(status wallet.EntryStatus) (l402.PaymentHash, bool) {
+		var found []l402.PaymentHash
+		for _, h := range order {
+			if model[h].status == status {
+				found = append(found, h)
+			}
+		}
+		if len(found) == 0 {
+			return l402.PaymentHash{}, false
+		}
+		return found[rng.IntN(len(found))], true
+	}
+	reserve := func(h l402.PaymentHash) {
+		var budgets []wallet.Budget
+		var charged []string
+		for _, k := range keys {
+			if rng.IntN(2) == 0 {
+				budgets = append(budgets, wallet.Budget{Key: k, Limit: money.MaxMilliSat})
+				charged = append(charged, k)
+			}
+		}
+		r := wallet.Reservation{Hash: h, AgentID: a.ID, Kind: wallet.KindPay, Invoice: "lnbcrt1",
+			Amount: money.MilliSat(1 + rng.Int64N(1_000_000)), FeeLimit: money.MilliSat(rng.Int64N(10_000)), Budgets: budgets, At: anyTime()}
+		if _, err := l.Reserve(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if _, ok := model[h]; !ok {
+			order = append(order, h)
+		}
+		model[h] = &modelEntry{created: r.At, keys: charged, charged: r.Cost(), status: wallet.EntryReserved}
+	}
+	for i := 0; i < 600; i++ {
+		switch op := rng.IntN(10); {
+		case op < 4:
+			var p l402.Preimage
+			binary.BigEndian.PutUint64(p[:], uint64(i))
+			reserve(p.Hash())
+		case op < 7:
+			if h, ok := pick(wallet.EntryReserved); ok {
+				e, err := l.Settle(ctx, h, money.MilliSat(1+rng.Int64N(1_000_000)), money.MilliSat(rng.Int64N(10_000)), l402.Preimage{}, anyTime())
+				if err != nil {
+					t.Fatal(err)
+				}
+				model[h].charged, model[h].status = e.Charged(), wallet.EntrySettled
+			}
+		case op < 9:
+			if h, ok := pick(wallet.EntryReserved); ok {
+				if _, err := l.Release(ctx, h, "test", anyTime()); err != nil {
+					t.Fatal(err)
+				}
+				model[h].charged, model[h].status = 0, wallet.EntryReleased
+			}
+		default:
+			if h, ok := pick(wallet.EntryReleased); ok {
+				reserve(h)
+			}
+		}
+	}
+
+	var sinces []time.Time
+	for hour := -1; hour <= 11; hour++ {
+		boundary := ledgerT0.Add(time.Duration(hour) * time.Hour)
+		sinces = append(sinces, boundary, boundary.Add(-time.Microsecond), boundary.Add(time.Microsecond), boundary.Add(17*time.Minute))
+	}
+	sinces = append(sinces, time.Time{})
+	for i := 0; i < 20; i++ {
+		sinces = append(sinces, anyTime())
+	}
+	for _, k := range keys {
+		for _, since := range sinces {
+			var want wallet.Usage
+			for _, e := range model {
+				if e.charged == 0 || e.created.Before(since) || !slices.Contains(e.keys, k) {
+					continue
+				}
+				want.Used += e.charged
+				if want.Oldest.IsZero() || e.created.Before(want.Oldest) {
+					want.Oldest = e.created
+				}
+			}
+			got, err := l.Used(ctx, []wallet.Budget{{Key: k, Since: since}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got[0].Used != want.Used || !got[0].Oldest.Equal(want.Oldest) {
+				t.Errorf("key %q since %v: used %s oldest %v, want %s oldest %v",
+					k, since.Format(time.RFC3339Nano), got[0].Used, got[0].Oldest, want.Used, want.Oldest)
+			}
+		}
+	}
+}
+
+// TestLedgerMigration2FillsHours: a file written before the hourly totals
+// existed gets them from its charges, so no budget forgets what was spent.
+func TestLedgerMigration2FillsHours(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "wallet.db")
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.migrate(ctx, "wallet", ledgerMigrations[:1]); err != nil {
+		t.Fatal(err)
+	}
+	// Three charges to "day" over two hours (one released), one to "host".
+	for i, c := range []struct {
+		key     string
+		created time.Time
+		charged int64
+	}{
+		{"day", ledgerT0.Add(10 * time.Minute), 1_000},
+		{"day", ledgerT0.Add(70 * time.Minute), 2_000},
+		{"day", ledgerT0.Add(80 * time.Minute), 0},
+		{"host", ledgerT0.Add(90 * time.Minute), 4_000},
+	} {
+		if _, err := db.sql.ExecContext(ctx, `INSERT INTO wallet_charges (payment_hash, budget_key, created_us, charged_msat) VALUES (?, ?, ?, ?)`,
+			testHash(byte(i)).String(), c.key, c.created.UnixMicro(), c.charged); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db.Close()
+
+	l := openTestLedger(t, path)
+	defer l.Close()
+	got, err := l.Used(ctx, []wallet.Budget{{Key: "day"}, {Key: "day", Since: ledgerT0.Add(time.Hour)}, {Key: "host"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []money.MilliSat{3_000, 2_000, 4_000}
+	for i := range want {
+		if got[i].Used != want[i] {
+			t.Errorf("budget %d: used %s, want %s", i, got[i].Used, want[i])
+		}
+	}
 }
