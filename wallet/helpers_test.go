@@ -48,6 +48,8 @@ const (
 	payInFlight
 	// payBlock holds Pay until unblock is closed, then pays.
 	payBlock
+	// payDenied refuses as lnd does a macaroon without the permission.
+	payDenied
 )
 
 // fakePayment is a payment as the fake node keeps it.
@@ -173,6 +175,10 @@ func (n *fakeNode) Pay(ctx context.Context, req lightning.PayRequest) (lightning
 	}
 
 	n.mu.Lock()
+	if n.mode == payDenied {
+		n.mu.Unlock()
+		return lightning.Payment{}, fmt.Errorf("fake node: %w", &lightning.PermissionError{Call: "SendPaymentV2", Need: []lightning.Permission{{Entity: "offchain", Action: "write"}}})
+	}
 	if old, ok := n.payments[inv.Hash]; ok && old.p.Status != lightning.PaymentFailed {
 		// lnd pays a hash once: the earlier payment is the answer.
 		p := old.p

@@ -357,6 +357,16 @@ func (w *Wallet) payReserved(ctx context.Context, e Entry) (lightning.Payment, e
 			w.track(e.Hash)
 		}
 		return paid, nil
+	case errors.Is(err, lightning.ErrPermission), errors.Is(err, lightning.ErrWalletLocked):
+		// lnd refuses these before the call reaches its payment code:
+		// nothing was sent. Left reserved, the payment could never be
+		// resolved either (the node answers TrackPayment the same way),
+		// and would hold its budget for good.
+		if _, rerr := w.opts.Ledger.Release(ctx, e.Hash, "not sent: "+err.Error(), w.now()); rerr != nil {
+			w.log().Error("wallet: could not release a payment the node refused", "payment_hash", e.Hash, "err", rerr)
+		}
+		w.log().Warn("wallet: the node refused to pay; nothing was sent", "payment_hash", e.Hash, "err", err)
+		return lightning.Payment{}, asError(err)
 	case errors.As(err, &final):
 		if _, rerr := w.opts.Ledger.Release(ctx, e.Hash, err.Error(), w.now()); rerr != nil {
 			w.log().Error("wallet: could not release a failed payment", "payment_hash", e.Hash, "err", rerr)
@@ -672,6 +682,11 @@ func (p fetchPayer) Pay(ctx context.Context, req lightning.PayRequest) (lightnin
 	var we *Error
 	if errors.As(err, &we) && we.Code == CodeInFlight {
 		return lightning.Payment{}, fmt.Errorf("%w: %w", lightning.ErrPaymentInFlight, err)
+	}
+	if errors.As(err, &we) && we.Code == CodeNodeUnavailable {
+		// The node refused before sending anything: final for the
+		// Transport, with the wallet's reason kept.
+		return lightning.Payment{}, &walletRefusal{err: we}
 	}
 	if errors.As(err, &we) && we.Code == CodePaymentFailed {
 		var final *lightning.PaymentError

@@ -3,6 +3,7 @@ package wallet_test
 import (
 	"context"
 	"errors"
+	"net/http"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -627,4 +628,38 @@ func TestTwoDaemonsShareOneLedger(t *testing.T) {
 		t.Errorf("%d paid, %s spent of 2000 sat, %d node payments", paid.Load(), spent, h.node.pays.Load())
 	}
 	t.Logf("two daemons: %d paid, %s spent of 2000 sat", paid.Load(), spent)
+}
+
+// TestNodeRefusesToPay: a node whose macaroon cannot pay (or whose wallet
+// is locked) sent nothing: the reservation is released at once and the
+// agent told to ask the operator, instead of a payment "in flight" that
+// could never be resolved and would hold its budget for good.
+func TestNodeRefusesToPay(t *testing.T) {
+	h := newHarness(t)
+	seller := newSeller(t, h.node, money.Sats(10))
+	_, _, cred := h.mint(t, "denied", bakery.Limits{Budgets: budget(100)})
+	c := h.client(t, cred)
+	h.node.setMode(payDenied)
+
+	inv, _ := h.node.newInvoice(t, money.Sats(20))
+	_, err := c.PayInvoice(t.Context(), wallet.PayRequest{Invoice: inv})
+	wantCode(t, err, wallet.ErrNodeDown, wallet.CodeNodeUnavailable)
+	_, err = fetch(t, c, 0, http.MethodGet, seller.url("/v1/x"), "", true)
+	wantCode(t, err, wallet.ErrNodeDown, wallet.CodeNodeUnavailable)
+	if got := h.entries(t); len(got[wallet.EntryReserved]) != 0 || len(got[wallet.EntryReleased]) != 2 {
+		t.Errorf("entries: %d reserved, %d released", len(got[wallet.EntryReserved]), len(got[wallet.EntryReleased]))
+	}
+	if used, _ := allowanceUsed(t, c); used != 0 {
+		t.Errorf("refused payments use %s", used)
+	}
+
+	// Once the operator fixes the node, both go through.
+	h.node.setMode(paySucceed)
+	if _, err := c.PayInvoice(t.Context(), wallet.PayRequest{Invoice: inv}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := fetch(t, c, 0, http.MethodGet, seller.url("/v1/x"), "", true)
+	if err != nil || r.status != http.StatusOK || !r.rec.Paid {
+		t.Fatalf("fetch after the fix: %+v %v", r, err)
+	}
 }
