@@ -400,18 +400,38 @@ func (w *Wallet) Reconcile(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("wallet: list reserved payments: %w", err)
 	}
-	var errs []error
+	// Each in-flight payment takes the whole wait: asked one after the
+	// other, a crash that left 45 in flight would keep the daemon from
+	// serving for minutes.
+	var (
+		mu   sync.Mutex
+		errs []error
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, reconcileParallel)
+	)
 	for _, e := range reserved {
-		done, err := w.resolve(ctx, e, 5*time.Second)
-		if err != nil {
-			errs = append(errs, err)
-		}
-		if !done {
-			w.track(e.Hash)
-		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			done, err := w.resolve(ctx, e, 5*time.Second)
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+			if !done {
+				w.track(e.Hash)
+			}
+		}()
 	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
+
+// reconcileParallel is how many reserved payments Reconcile asks the node
+// about at once.
+const reconcileParallel = 16
 
 // resolve asks the node what became of the reserved entry e, waiting at
 // most wait, and records a final outcome. done is false while it is still

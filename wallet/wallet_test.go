@@ -227,12 +227,21 @@ func TestReconcileAfterCrash(t *testing.T) {
 	neverSent := reserve("", false)
 	failed := reserve(lightning.PaymentFailed, true)
 	inFlight := reserve(lightning.PaymentInFlight, true)
+	// More in flight: asked about at once, they do not add up their waits.
+	var moreInFlight []l402.PaymentHash
+	for range 5 {
+		moreInFlight = append(moreInFlight, reserve(lightning.PaymentInFlight, true))
+	}
 
 	start := time.Now()
 	if err := h.wallet.Reconcile(ctx); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("Reconcile took %s (one payment in flight)", time.Since(start).Round(time.Millisecond))
+	took := time.Since(start)
+	t.Logf("Reconcile took %s (six payments in flight)", took.Round(time.Millisecond))
+	if took > 15*time.Second {
+		t.Errorf("Reconcile took %s: in-flight payments waited one after the other", took)
+	}
 	if e := h.entry(t, paid); e.Status != wallet.EntrySettled || e.Fee != 1000 || e.Preimage.Hash() != paid {
 		t.Errorf("paid: %+v", e)
 	}
@@ -248,11 +257,15 @@ func TestReconcileAfterCrash(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := money.Sats(101) + money.Sats(110); used[0].Used != want {
-		t.Errorf("used %s, want %s (one settled, one in flight)", used[0].Used, want)
+	if want := money.Sats(101) + 6*money.Sats(110); used[0].Used != want {
+		t.Errorf("used %s, want %s (one settled, six in flight)", used[0].Used, want)
 	}
 	h.node.complete(inFlight, true)
 	h.waitStatus(t, inFlight, wallet.EntrySettled)
+	for _, hash := range moreInFlight {
+		h.node.complete(hash, false)
+		h.waitStatus(t, hash, wallet.EntryReleased)
+	}
 	if n := h.node.pays.Load(); n != 0 {
 		t.Errorf("reconciling paid %d times", n)
 	}
