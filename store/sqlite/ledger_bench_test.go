@@ -91,8 +91,10 @@ func benchLedger(b *testing.B, inWindow, beforeWindow int) (*Ledger, wallet.Rese
 	if err := l.CreateAgent(ctx, a); err != nil {
 		b.Fatal(err)
 	}
+	// A rolling day that starts mid-hour, as a window ending now does:
+	// the history spreads over the day before it and the day in it.
 	const key = "agent/day"
-	windowStart := ledgerT0.Add(24 * time.Hour)
+	windowStart := ledgerT0.Add(24*time.Hour + 30*time.Minute)
 	seedSettled(b, l, a.ID, key, beforeWindow, ledgerT0, 0)
 	seedSettled(b, l, a.ID, key, inWindow, windowStart, beforeWindow)
 	budget := wallet.Budget{Key: key, Limit: money.MaxMilliSat, Since: windowStart}
@@ -105,12 +107,12 @@ func benchLedger(b *testing.B, inWindow, beforeWindow int) (*Ledger, wallet.Rese
 		URL: "https://api.example.com/v1/search", Host: "api.example.com",
 		Amount: money.Sats(10), FeeLimit: money.Sats(1),
 		Budgets: []wallet.Budget{budget},
-		At:      windowStart.Add(time.Hour),
+		At:      windowStart.Add(24 * time.Hour),
 	}
 }
 
-// seedSettled writes n settled entries charged to key, created a
-// millisecond apart from start, straight into the tables in one
+// seedSettled writes n settled entries charged to key, created evenly
+// over the day from start, straight into the tables in one
 // transaction: as Reserve and Settle would leave them, a hundred times
 // faster. Preimage numbers start at first so that seeds never collide.
 func seedSettled(b *testing.B, l *Ledger, agent wallet.AgentID, key string, n int, start time.Time, first int) {
@@ -140,7 +142,7 @@ func seedSettled(b *testing.B, l *Ledger, agent wallet.AgentID, key string, n in
 		for i := 0; i < n; i++ {
 			p := sha256.Sum256(binary.BigEndian.AppendUint64(nil, uint64(first+i)))
 			hash := l402.Preimage(p).Hash().String()
-			created := start.Add(time.Duration(i) * time.Millisecond).UnixMicro()
+			created := start.Add(time.Duration(i) * (24 * time.Hour / time.Duration(n))).UnixMicro()
 			if _, err := entry.Exec(hash, agent.String(), p[:], created, created); err != nil {
 				return err
 			}
