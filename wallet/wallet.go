@@ -105,6 +105,10 @@ type Wallet struct {
 	mu         sync.Mutex
 	transports map[AgentID]*client.Transport
 	tracking   map[l402.PaymentHash]bool
+	// closed is set by Close: no tracker starts after it, so that none is
+	// added to wg while Close waits (a handler still paying when the
+	// server's shutdown gave up on it would).
+	closed bool
 
 	// background bounds the trackers of in-flight payments.
 	background context.Context
@@ -133,6 +137,9 @@ func New(ctx context.Context, opts Options) (*Wallet, error) {
 // Close stops tracking in-flight payments; they stay reserved in the
 // ledger and are resolved at the next start.
 func (w *Wallet) Close() {
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
 	w.stop()
 	w.wg.Wait()
 }
@@ -463,13 +470,15 @@ func (w *Wallet) resolve(ctx context.Context, e Entry, wait time.Duration) (done
 // closes.
 func (w *Wallet) track(hash l402.PaymentHash) {
 	w.mu.Lock()
-	if w.tracking[hash] {
+	if w.closed || w.tracking[hash] {
+		// Closed: the payment stays reserved and is resolved at the
+		// next start.
 		w.mu.Unlock()
 		return
 	}
 	w.tracking[hash] = true
-	w.mu.Unlock()
 	w.wg.Add(1)
+	w.mu.Unlock()
 	go func() {
 		defer w.wg.Done()
 		defer func() {
