@@ -24,6 +24,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"net/netip"
 	"slices"
 	"strconv"
 	"strings"
@@ -251,7 +252,9 @@ type Grant struct {
 // spending: the caveat and every caveat before it, so that every credential
 // attenuated from one that carries it shares its count, while two holders
 // who each added their own budget to the same parent keep separate ones
-// that both count against the parent's.
+// that both count against the parent's. Two attenuations that add exactly
+// the same caveats are the same credential and share one count, which only
+// ever errs on the side of less spending.
 type GrantBudget struct {
 	Budget
 	Key string
@@ -489,7 +492,22 @@ func validHostName(name string) bool {
 			return false
 		}
 	}
-	return true
+	return !numericNotDottedQuad(name)
+}
+
+// numericNotDottedQuad reports whether name is an IPv4 address in another
+// spelling than the dotted quad ("127.1", "2130706433", "0x7f.0.0.1",
+// "010.0.0.1"): resolvers may read those as the address, which would let a
+// host slip past a deny list that names the dotted quad. No top-level
+// domain is numeric, so a name whose last label starts with a digit is an
+// address, and only its one canonical spelling is accepted.
+func numericNotDottedQuad(name string) bool {
+	last := name[strings.LastIndexByte(name, '.')+1:]
+	if last == "" || last[0] < '0' || last[0] > '9' {
+		return false
+	}
+	addr, err := netip.ParseAddr(name)
+	return err != nil || !addr.Is4() || addr.String() != name
 }
 
 // asciiLower lowercases ASCII letters only. strings.ToLower would map

@@ -713,3 +713,25 @@ func TestVerifyConcurrently(t *testing.T) {
 		}
 	}
 }
+
+// An IPv4 address in any spelling but the dotted quad is refused, so that
+// a deny list naming 127.0.0.1 cannot be passed with 127.1 or 2130706433.
+func TestCheckHostNumericSpellings(t *testing.T) {
+	g := Grant{DenyHosts: []string{"127.0.0.1"}}
+	for _, host := range []string{"127.1", "2130706433", "0x7f.0.0.1", "0177.0.0.1", "127.0.0.01", "127.000.0.1"} {
+		if err := g.CheckHost(host); err == nil {
+			t.Errorf("CheckHost(%q) passed a deny list naming 127.0.0.1", host)
+		}
+	}
+	if err := g.CheckHost("127.0.0.1"); err == nil {
+		t.Error("the denied dotted quad passed")
+	}
+	for _, host := range []string{"10.0.0.1", "api.example.com", "1password.com", "a.b2"} {
+		if err := g.CheckHost(host); err != nil {
+			t.Errorf("CheckHost(%q) = %v, want it allowed", host, err)
+		}
+	}
+	if _, err := (Limits{Hosts: []string{"127.1"}}).Caveats(); err == nil {
+		t.Error("a host pattern 127.1 was accepted")
+	}
+}
