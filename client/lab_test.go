@@ -3,14 +3,11 @@
 package client_test
 
 import (
-	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"path/filepath"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -47,36 +44,6 @@ func labTransport(t testing.TB) (*client.Transport, *sqlite.BuyerStore) {
 	return &client.Transport{Payer: labtest.Conn(t, lab.Agent), Store: store}, store
 }
 
-// labAgentPaymentHashes lists the hashes of every payment the agent node
-// knows, in flight and failed ones included (lncli listpayments: the
-// adapter has no ListPayments, nothing but these checks needs it).
-func labAgentPaymentHashes(t testing.TB) map[string]string {
-	t.Helper()
-	env, err := labtest.Network(t).Env()
-	if err != nil {
-		t.Fatal(err)
-	}
-	lncli := env.Nodes[slices.IndexFunc(env.Nodes, func(n lab.NodeEnv) bool { return n.Name == lab.Agent })].LNCLI
-	out, err := exec.Command(lncli[0], append(slices.Clone(lncli[1:]), "listpayments", "--include_incomplete", "--max_payments", "100000")...).Output()
-	if err != nil {
-		t.Fatalf("lncli listpayments: %v", err)
-	}
-	var list struct {
-		Payments []struct {
-			Hash   string `json:"payment_hash"`
-			Status string `json:"status"`
-		} `json:"payments"`
-	}
-	if err := json.Unmarshal(out, &list); err != nil {
-		t.Fatalf("lncli listpayments: %v", err)
-	}
-	hashes := make(map[string]string, len(list.Payments))
-	for _, p := range list.Payments {
-		hashes[p.Hash] = p.Status
-	}
-	return hashes
-}
-
 // 32 goroutines fetch the same paid URL through one Transport at once,
 // against Aperture v0.4.2 and the lab's nodes: the agent node makes exactly
 // one payment and every goroutine gets the resource.
@@ -85,7 +52,7 @@ func TestThirtyTwoGoroutinesPayOnce(t *testing.T) {
 	ap := labtest.Aperture(t, upstream, money.Sats(10))
 	tr, store := labTransport(t)
 	hc := &http.Client{Transport: tr}
-	before := labAgentPaymentHashes(t)
+	before := labtest.Payments(t, lab.Agent)
 	url := ap.URL() + "/together/resource"
 
 	const n = 32
@@ -142,13 +109,8 @@ func TestThirtyTwoGoroutinesPayOnce(t *testing.T) {
 	if len(log) != 1 || log[0].Status != client.PaymentSucceeded || log[0].Amount != money.Sats(10) {
 		t.Fatalf("spend log = %+v, want one succeeded 10-sat payment", log)
 	}
-	var added []string
-	for hash := range labAgentPaymentHashes(t) {
-		if _, ok := before[hash]; !ok {
-			added = append(added, hash)
-		}
-	}
-	if len(added) != 1 || added[0] != log[0].Hash.String() {
+	added := labtest.NewPayments(t, lab.Agent, before)
+	if _, ok := added[log[0].Hash]; len(added) != 1 || !ok {
 		t.Fatalf("the agent node made payments %v; want exactly the one in the spend log (%s)", added, log[0].Hash)
 	}
 }

@@ -5,16 +5,13 @@ package wallet_test
 import (
 	"context"
 	"crypto/rand"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -128,53 +125,6 @@ func (d *labDaemon) mint(t *testing.T, name string, limits bakery.Limits) (*wall
 		t.Fatal(err)
 	}
 	return c, enc
-}
-
-// nodePayment is a payment as the agent node lists it.
-type nodePayment struct {
-	status      string
-	value, fees money.MilliSat
-}
-
-// agentPayments lists every payment the agent node knows (lncli
-// listpayments: the adapter has no ListPayments, and the node's own list
-// is the ground truth the ledger must agree with).
-func agentPayments(t *testing.T) map[l402.PaymentHash]nodePayment {
-	t.Helper()
-	env, err := labtest.Network(t).Env()
-	if err != nil {
-		t.Fatal(err)
-	}
-	lncli := env.Nodes[slices.IndexFunc(env.Nodes, func(n lab.NodeEnv) bool { return n.Name == lab.Agent })].LNCLI
-	out, err := exec.Command(lncli[0], append(slices.Clone(lncli[1:]), "listpayments", "--include_incomplete", "--max_payments", "100000")...).Output()
-	if err != nil {
-		t.Fatalf("lncli listpayments: %v", err)
-	}
-	var list struct {
-		Payments []struct {
-			Hash   string `json:"payment_hash"`
-			Status string `json:"status"`
-			Value  string `json:"value_msat"`
-			Fee    string `json:"fee_msat"`
-		} `json:"payments"`
-	}
-	if err := json.Unmarshal(out, &list); err != nil {
-		t.Fatalf("lncli listpayments: %v", err)
-	}
-	payments := make(map[l402.PaymentHash]nodePayment, len(list.Payments))
-	for _, p := range list.Payments {
-		hash, err := l402.ParsePaymentHash(p.Hash)
-		if err != nil {
-			t.Fatal(err)
-		}
-		value, err1 := strconv.ParseInt(p.Value, 10, 64)
-		fee, err2 := strconv.ParseInt(p.Fee, 10, 64)
-		if err1 != nil || err2 != nil {
-			t.Fatalf("lncli listpayments: amounts %q %q", p.Value, p.Fee)
-		}
-		payments[hash] = nodePayment{status: p.Status, value: money.MilliSat(value), fees: money.MilliSat(fee)}
-	}
-	return payments
 }
 
 // TestLabConcurrentPaymentsWithinBudget: 200 concurrent PayInvoice calls,
@@ -291,17 +241,17 @@ func TestLabConcurrentPaymentsWithinBudget(t *testing.T) {
 	// The ledger is the node's own list for these hashes: every settled
 	// entry is a SUCCEEDED payment of the same amount and fee; every other
 	// invoice was never sent.
-	node := agentPayments(t)
+	node := labtest.Payments(t, lab.Agent)
 	for _, inv := range invoices {
 		p, sent := node[inv.Hash]
 		e, inLedger := byHash[inv.Hash]
 		switch {
 		case inLedger && e.Status == wallet.EntrySettled:
-			if !sent || p.status != "SUCCEEDED" || p.value != e.Amount || p.fees != e.Fee {
+			if !sent || p.Status != "SUCCEEDED" || p.Amount != e.Amount || p.Fee != e.Fee {
 				t.Errorf("%s: ledger %s+%s, node %+v (sent %v)", inv.Hash, e.Amount, e.Fee, p, sent)
 			}
 		case sent:
-			t.Errorf("%s: the node paid it (%s), the ledger has %+v", inv.Hash, p.status, e)
+			t.Errorf("%s: the node paid it (%s), the ledger has %+v", inv.Hash, p.Status, e)
 		}
 	}
 	a, err := c.Allowance(ctx)
@@ -368,7 +318,7 @@ func TestLabFetchThroughGateway(t *testing.T) {
 	base := "http://" + public.Addr().String()
 
 	c, _ := d.mint(t, "lab-fetcher", bakery.Limits{Hosts: []string{"127.0.0.1"}, MaxPerCall: money.Sats(10), Budgets: budget(100)})
-	before := agentPayments(t)
+	before := labtest.Payments(t, lab.Agent)
 	r, err := fetch(t, c, 0, http.MethodPost, base+"/paid/search", "q=lightning", true)
 	if err != nil {
 		t.Fatal(err)
@@ -383,7 +333,7 @@ func TestLabFetchThroughGateway(t *testing.T) {
 	if err != nil || r2.status != http.StatusOK || r2.rec.Paid || !r2.rec.TokenReused {
 		t.Errorf("second fetch: %d %+v %v", r2.status, r2.rec, err)
 	}
-	after := agentPayments(t)
+	after := labtest.Payments(t, lab.Agent)
 	if len(after) != len(before)+1 {
 		t.Errorf("the agent node made %d payments, want 1", len(after)-len(before))
 	}
@@ -392,7 +342,7 @@ func TestLabFetchThroughGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !ok || p.status != "SUCCEEDED" || e.Status != wallet.EntrySettled || e.Kind != wallet.KindFetch || p.value != e.Amount || p.fees != e.Fee || e.Fee != r.rec.Fee {
+	if !ok || p.Status != "SUCCEEDED" || e.Status != wallet.EntrySettled || e.Kind != wallet.KindFetch || p.Amount != e.Amount || p.Fee != e.Fee || e.Fee != r.rec.Fee {
 		t.Errorf("ledger %+v, node %+v", e, p)
 	}
 }

@@ -192,53 +192,17 @@ func succeeded(ps []client.Payment) int {
 	return n
 }
 
-// nodePayment is a payment in the agent node's own list (lncli
-// listpayments), the ground truth the spend log must agree with.
-type nodePayment struct {
-	Hash   string `json:"payment_hash"`
-	Status string `json:"status"`
-	Value  string `json:"value_msat"`
-}
-
 // agentPayments lists every payment the agent node knows, in flight and
-// failed ones included. lnd's ListPayments has no adapter method (nothing
-// in satloop needs it but these checks), so the tests ask lncli.
-func agentPayments(t *testing.T) []nodePayment {
+// failed ones included: the ground truth the spend log must agree with.
+func agentPayments(t *testing.T) map[l402.PaymentHash]labtest.Payment {
 	t.Helper()
-	env, err := labtest.Network(t).Env()
-	if err != nil {
-		t.Fatal(err)
-	}
-	i := slices.IndexFunc(env.Nodes, func(n lab.NodeEnv) bool { return n.Name == lab.Agent })
-	lncli := env.Nodes[i].LNCLI
-	args := append(slices.Clone(lncli[1:]), "listpayments", "--include_incomplete", "--max_payments", "100000")
-	out, err := exec.Command(lncli[0], args...).Output()
-	if err != nil {
-		t.Fatalf("lncli listpayments: %v", err)
-	}
-	var list struct {
-		Payments []nodePayment `json:"payments"`
-	}
-	if err := json.Unmarshal(out, &list); err != nil {
-		t.Fatalf("lncli listpayments: %v\n%s", err, out)
-	}
-	return list.Payments
+	return labtest.Payments(t, lab.Agent)
 }
 
 // newPayments returns the agent's payments not in before.
-func newPayments(t *testing.T, before []nodePayment) []nodePayment {
+func newPayments(t *testing.T, before map[l402.PaymentHash]labtest.Payment) map[l402.PaymentHash]labtest.Payment {
 	t.Helper()
-	seen := make(map[string]bool, len(before))
-	for _, p := range before {
-		seen[p.Hash] = true
-	}
-	var added []nodePayment
-	for _, p := range agentPayments(t) {
-		if !seen[p.Hash] {
-			added = append(added, p)
-		}
-	}
-	return added
+	return labtest.NewPayments(t, lab.Agent, before)
 }
 
 // requireNodeNeverPaid checks that the agent node has no payment for hash.
@@ -350,7 +314,7 @@ func TestGetThroughAperture(t *testing.T) {
 		t.Fatalf("the agent node made %d payments, want 2: %+v", len(added), added)
 	}
 	for _, p := range log {
-		if p.Amount != money.Sats(10) || !slices.ContainsFunc(added, func(n nodePayment) bool { return n.Hash == p.Hash.String() && n.Status == "SUCCEEDED" }) {
+		if n, ok := added[p.Hash]; p.Amount != money.Sats(10) || !ok || n.Status != "SUCCEEDED" {
 			t.Fatalf("spend log entry %+v has no matching succeeded payment on the node %+v", p, added)
 		}
 	}
@@ -467,16 +431,7 @@ func sellerInvoice(t *testing.T, amount money.MilliSat, expiry time.Duration) li
 // one.
 func sellerInvoiceWithoutAmount(t *testing.T) (string, l402.PaymentHash) {
 	t.Helper()
-	env, err := labtest.Network(t).Env()
-	if err != nil {
-		t.Fatal(err)
-	}
-	i := slices.IndexFunc(env.Nodes, func(n lab.NodeEnv) bool { return n.Name == lab.Seller })
-	lncli := env.Nodes[i].LNCLI
-	out, err := exec.Command(lncli[0], append(slices.Clone(lncli[1:]), "addinvoice", "--memo", "any amount", "--expiry", "3600")...).Output()
-	if err != nil {
-		t.Fatalf("lncli addinvoice: %v", err)
-	}
+	out := labtest.LNCLI(t, lab.Seller, "addinvoice", "--memo", "any amount", "--expiry", "3600")
 	var added struct {
 		Hash   string `json:"r_hash"`
 		Payreq string `json:"payment_request"`
@@ -727,7 +682,7 @@ func TestGetStill402AfterPaying(t *testing.T) {
 		t.Fatalf("the seller issued %d challenges, want 2 (the first request and the paid retry)", n)
 	}
 	added := newPayments(t, before)
-	if len(added) != 1 || added[0].Hash != rec.Payment.PaymentHash.String() {
+	if _, ok := added[rec.Payment.PaymentHash]; len(added) != 1 || !ok {
 		t.Fatalf("the agent node made payments %+v, want exactly the one reported", added)
 	}
 	if log := b.history(); len(log) != 1 || succeeded(log) != 1 {

@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/satloop/satloop/l402"
 	"github.com/satloop/satloop/lab"
 	"github.com/satloop/satloop/lab/labtest"
 	"github.com/satloop/satloop/lightning"
@@ -181,12 +182,12 @@ func (w *walletLab) allowance(cred string) wallet.Allowance {
 
 // requireLedgerMatchesNode checks that the settled entries are exactly
 // the agent node's new successful payments, amount for amount.
-func requireLedgerMatchesNode(t *testing.T, entries []wallet.Entry, before []nodePayment) {
+func requireLedgerMatchesNode(t *testing.T, entries []wallet.Entry, before map[l402.PaymentHash]labtest.Payment) {
 	t.Helper()
-	node := map[string]nodePayment{}
-	for _, p := range newPayments(t, before) {
-		if p.Status == "SUCCEEDED" {
-			node[p.Hash] = p
+	node := newPayments(t, before)
+	for hash, p := range node {
+		if p.Status != "SUCCEEDED" {
+			delete(node, hash)
 		}
 	}
 	settled := 0
@@ -195,12 +196,12 @@ func requireLedgerMatchesNode(t *testing.T, entries []wallet.Entry, before []nod
 			continue
 		}
 		settled++
-		p, ok := node[e.Hash.String()]
+		p, ok := node[e.Hash]
 		if !ok {
 			t.Fatalf("ledger entry %s settled, but the node has no such successful payment", e.Hash)
 		}
-		if p.Value != jsonInt(int64(e.Amount)) {
-			t.Fatalf("entry %s: ledger amount %d msat, node %s", e.Hash, e.Amount, p.Value)
+		if p.Amount != e.Amount || p.Fee != e.Fee {
+			t.Fatalf("entry %s: ledger %s + %s fee, node %s + %s", e.Hash, e.Amount, e.Fee, p.Amount, p.Fee)
 		}
 	}
 	if settled != len(node) {
@@ -357,7 +358,7 @@ func TestWalletCrashBetweenReserveAndSettle(t *testing.T) {
 		w.start()
 		done := make(chan result, 1)
 		go func() { done <- w.agent(cred, "wallet", "pay", payreq) }()
-		waitInFlight(t, hex.EncodeToString(hash[:]))
+		waitInFlight(t, l402.PaymentHash(hash))
 		w.kill()
 		<-done
 		w.start()
@@ -405,22 +406,6 @@ func entryFor(t *testing.T, entries []wallet.Entry, hash string) wallet.Entry {
 	return wallet.Entry{}
 }
 
-// lncli runs lncli against a lab node.
-func lncli(t *testing.T, node string, args ...string) []byte {
-	t.Helper()
-	env, err := labtest.Network(t).Env()
-	if err != nil {
-		t.Fatal(err)
-	}
-	i := slices.IndexFunc(env.Nodes, func(n lab.NodeEnv) bool { return n.Name == node })
-	cmdline := env.Nodes[i].LNCLI
-	out, err := exec.Command(cmdline[0], append(slices.Clone(cmdline[1:]), args...)...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("lncli %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return out
-}
-
 // holdInvoice adds a hold invoice on the seller: paying it stays in
 // flight until settleHoldInvoice.
 func holdInvoice(t *testing.T, hash string, sats int64) string {
@@ -428,7 +413,7 @@ func holdInvoice(t *testing.T, hash string, sats int64) string {
 	var inv struct {
 		PaymentRequest string `json:"payment_request"`
 	}
-	out := lncli(t, lab.Seller, "addholdinvoice", "--amt", jsonInt(sats), hash)
+	out := labtest.LNCLI(t, lab.Seller, "addholdinvoice", "--amt", jsonInt(sats), hash)
 	if err := json.Unmarshal(out, &inv); err != nil || inv.PaymentRequest == "" {
 		t.Fatalf("addholdinvoice: %v\n%s", err, out)
 	}
@@ -437,18 +422,16 @@ func holdInvoice(t *testing.T, hash string, sats int64) string {
 
 func settleHoldInvoice(t *testing.T, preimage string) {
 	t.Helper()
-	lncli(t, lab.Seller, "settleinvoice", preimage)
+	labtest.LNCLI(t, lab.Seller, "settleinvoice", preimage)
 }
 
 // waitInFlight waits until the agent node reports the payment in flight.
-func waitInFlight(t *testing.T, hash string) {
+func waitInFlight(t *testing.T, hash l402.PaymentHash) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
-		for _, p := range agentPayments(t) {
-			if p.Hash == hash && p.Status == "IN_FLIGHT" {
-				return
-			}
+		if agentPayments(t)[hash].Status == "IN_FLIGHT" {
+			return
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
