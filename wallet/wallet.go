@@ -42,7 +42,6 @@ type Node interface {
 	Pay(ctx context.Context, req lightning.PayRequest) (lightning.Payment, error)
 	TrackPayment(ctx context.Context, hash l402.PaymentHash) (lightning.Payment, error)
 	CreateInvoice(ctx context.Context, req lightning.InvoiceRequest) (lightning.CreatedInvoice, error)
-	LookupInvoice(ctx context.Context, hash l402.PaymentHash) (lightning.InvoiceStatus, error)
 }
 
 // Defaults for zero Options.
@@ -525,8 +524,8 @@ func (w *Wallet) Pay(ctx context.Context, s Session, invoice string, maxPrice mo
 		return PayResult{}, newError(CodeOpNotAllowed, nil, "this credential may not pay invoices (it allows %s)", opsList(s.Grant))
 	}
 	// A deny list binds as much as an allow list: a bare invoice could be
-	// from a denied host. (Grant.HostLimited counts allow lists only.)
-	if s.Grant.HostLimited() || len(s.Grant.DenyHosts) > 0 {
+	// from a denied host. HostLimited counts both.
+	if s.Grant.HostLimited() {
 		return PayResult{}, newError(CodeOpNotAllowed, nil, "this credential is limited in the hosts it may pay, and the wallet cannot see where a bare invoice goes; fetch the resource through the wallet instead")
 	}
 	inv, err := w.decode(invoice)
