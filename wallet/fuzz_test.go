@@ -36,7 +36,13 @@ func FuzzAPI(f *testing.F) {
 	_, _, cred := h.mint(f, "fuzz", bakery.Limits{Budgets: budget(1000)})
 	payable, _ := h.node.newInvoice(f, money.Sats(1))
 	f.Add(true, "POST", "/v1/pay", `{"invoice":"lnbcrt10n1garbage"}`, "", "")
-	f.Add(true, "POST", "/v1/pay", `{"invoice":"`+payable[:len(payable)-1]+`q"}`, "", "")
+	// The invoice with its last checksum character changed: one in 32
+	// invoices already ends in "q", so pick a character it does not end in.
+	broken := payable[:len(payable)-1] + "q"
+	if strings.HasSuffix(payable, "q") {
+		broken = payable[:len(payable)-1] + "p"
+	}
+	f.Add(true, "POST", "/v1/pay", `{"invoice":"`+broken+`"}`, "", "")
 	f.Add(true, "POST", "/v1/pay", `{"invoice":"x","max_price_msat":-5,"extra":1}`, "", "")
 	f.Add(true, "GET", "/v1/fetch", "", "http://example.com/x?k=v", "GET")
 	f.Add(true, "POST", "/v1/fetch", "body", "file:///etc/passwd", "BAD METHOD")
