@@ -599,6 +599,10 @@ func newCmdWalletHistory(io *IO) *cobra.Command {
 			if wantJSON(opts.IO, opts.JSON, opts.JSONSet) {
 				return printJSON(opts.IO, entries)
 			}
+			if len(entries) == 0 {
+				fmt.Fprintln(opts.IO.Out, "no payments")
+				return nil
+			}
 			w := tabwriter.NewWriter(opts.IO.Out, 0, 0, 2, ' ', 0)
 			fmt.Fprintln(w, "TIME\tSTATUS\tAMOUNT\tFEE\tHOST\tPAYMENT HASH")
 			for _, e := range entries {
