@@ -19,6 +19,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/satloop/satloop/gate"
 	"github.com/satloop/satloop/l402"
 	"github.com/satloop/satloop/lab"
 	"github.com/satloop/satloop/lab/labtest"
@@ -30,6 +31,10 @@ import (
 // walletCrashEnv is the daemon's test-only crash hook: it names the
 // wallet.Step at which the daemon SIGKILLs itself.
 const walletCrashEnv = "SATLOOP_TEST_WALLET_CRASH"
+
+// exitNetwork is the exit code for a server, node or wallet daemon that
+// could not be reached.
+const exitNetwork = 5
 
 // walletLab is an operator's data directory with a daemon running on a
 // pay-only macaroon of the agent node, and the commands around it.
@@ -84,11 +89,18 @@ func (w *walletLab) bake(name string, args ...string) string {
 
 // start runs `satloop wallet serve` on the agent node with the pay-only
 // macaroon and waits for its ready line.
-func (w *walletLab) start(env ...string) {
+func (w *walletLab) start(env ...string) walletReadyLine {
+	w.t.Helper()
+	return w.startWith(env)
+}
+
+// startWith is start with more `wallet serve` flags.
+func (w *walletLab) startWith(env []string, flags ...string) walletReadyLine {
 	w.t.Helper()
 	node := labtest.Network(w.t).Node(lab.Agent).LNDConfig()
-	cmd := exec.Command(w.bin, "wallet", "serve", "--json", "--data-dir", w.dir,
-		"--lnd-host", node.Host, "--lnd-tlscert", node.TLSCertPath, "--lnd-macaroon", w.macaroon)
+	args := append([]string{"wallet", "serve", "--json", "--data-dir", w.dir,
+		"--lnd-host", node.Host, "--lnd-tlscert", node.TLSCertPath, "--lnd-macaroon", w.macaroon}, flags...)
+	cmd := exec.Command(w.bin, args...)
 	cmd.Env = cleanEnv(env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -100,11 +112,9 @@ func (w *walletLab) start(env ...string) {
 		w.t.Fatal(err)
 	}
 	w.daemon = cmd
+	var line walletReadyLine
 	ready := make(chan error, 1)
-	go func() {
-		var r walletReadyLine
-		ready <- json.NewDecoder(bufio.NewReader(stdout)).Decode(&r)
-	}()
+	go func() { ready <- json.NewDecoder(bufio.NewReader(stdout)).Decode(&line) }()
 	select {
 	case err := <-ready:
 		if err != nil {
@@ -113,10 +123,12 @@ func (w *walletLab) start(env ...string) {
 	case <-time.After(60 * time.Second):
 		w.t.Fatalf("wallet serve not ready after 60s\nstderr:\n%s", w.stderr)
 	}
+	return line
 }
 
 type walletReadyLine struct {
 	Wallet string `json:"wallet"`
+	TLS    string `json:"tls_url"`
 }
 
 // kill SIGKILLs the daemon, as a crash would.
@@ -288,6 +300,57 @@ func TestWalletFetchLimitsAndRevoke(t *testing.T) {
 	if agents.code != 0 || !strings.Contains(agents.stdout, `"status": "revoked"`) || !strings.Contains(agents.stdout, `"left_msat"`) {
 		t.Fatalf("wallet agents: exit %d %s %s", agents.code, agents.stdout, agents.stderr)
 	}
+}
+
+// An agent on another OS user reaches the daemon over TLS on loopback:
+// the credential file pins the daemon's self-signed certificate, and the
+// agent fetches and pays through it exactly as over the socket.
+func TestWalletOverTLS(t *testing.T) {
+	up := newUpstream(t, nil)
+	ap := labtest.Aperture(t, up.URL, money.Sats(10))
+	w := newWalletLab(t)
+	ready := w.startWith(nil, "--tls-listen", "127.0.0.1:0")
+	if !strings.HasPrefix(ready.TLS, "https://127.0.0.1:") {
+		t.Fatalf("ready line %+v has no TLS address", ready)
+	}
+	cred := w.bake("remote-bot", "--budget", "100/day", "--wallet-url", ready.TLS)
+	if b, _ := os.ReadFile(cred); !bytes.Contains(b, []byte("BEGIN CERTIFICATE")) || !bytes.Contains(b, []byte(ready.TLS)) {
+		t.Fatalf("the credential file does not pin the daemon's certificate and address:\n%s", b)
+	}
+	before := agentPayments(t)
+	r := w.agent(cred, "get", ap.URL()+"/tls/x")
+	if r.code != exitOK || r.stdout != "resource /tls/x\n" || !strings.Contains(r.stderr, "paid 10 sat") {
+		t.Fatalf("fetch over TLS: exit %d stdout %q stderr %q", r.code, r.stdout, r.stderr)
+	}
+	requireLedgerMatchesNode(t, w.history(cred), before)
+	// Another certificate pinned: refused, nothing paid.
+	f, err := os.ReadFile(cred)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var file map[string]any
+	if err := json.Unmarshal(f, &file); err != nil {
+		t.Fatal(err)
+	}
+	file["wallet_cert"] = string(otherCertificate(t))
+	forged, _ := json.Marshal(file)
+	if r := w.agent(string(forged), "wallet", "allowance"); r.code != exitNetwork {
+		t.Fatalf("a wallet whose certificate is not the pinned one: exit %d %s", r.code, r.stderr)
+	}
+}
+
+// otherCertificate is a self-signed certificate of another key.
+func otherCertificate(t *testing.T) []byte {
+	t.Helper()
+	dir := t.TempDir()
+	if _, err := gate.LoadOrCreateCertificate(filepath.Join(dir, "c"), filepath.Join(dir, "k"), []string{"127.0.0.1"}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "c"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 // sellerInvoiceText creates an invoice on the seller for the bare-pay
