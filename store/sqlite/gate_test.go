@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"sync/atomic"
@@ -54,33 +53,9 @@ func TestGateStoreQuotaAcrossProcesses(t *testing.T) {
 	defer s.Close()
 	var id l402.TokenID
 	id[0] = 7
-	cmds := make([]*exec.Cmd, processes)
-	results := make([]string, processes)
-	for i := range cmds {
-		results[i] = filepath.Join(t.TempDir(), "admitted")
-		cmds[i] = exec.Command(os.Args[0], "-test.run=^TestGateStoreQuotaAcrossProcesses$", "-test.count=1")
-		cmds[i].Env = append(os.Environ(),
-			envChildDB+"="+path, envChildToken+"="+id.String(), envChildResult+"="+results[i])
-		cmds[i].Stdout, cmds[i].Stderr = os.Stderr, os.Stderr
-		if err := cmds[i].Start(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	total := 0
-	for i, cmd := range cmds {
-		if err := cmd.Wait(); err != nil {
-			t.Fatalf("child %d: %v", i, err)
-		}
-		b, err := os.ReadFile(results[i])
-		if err != nil {
-			t.Fatalf("child %d: %v", i, err)
-		}
-		n, err := strconv.Atoi(string(b))
-		if err != nil {
-			t.Fatalf("child %d wrote %q: %v", i, b, err)
-		}
-		total += n
-	}
+	total := sumOfChildren(t, "TestGateStoreQuotaAcrossProcesses", processes, envChildResult, func(int) []string {
+		return []string{envChildDB + "=" + path, envChildToken + "=" + id.String()}
+	})
 	if total != limit {
 		t.Errorf("%d processes spending a quota of %d: %d admitted", processes, limit, total)
 	}

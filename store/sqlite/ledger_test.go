@@ -6,7 +6,6 @@ import (
 	"errors"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -171,33 +170,9 @@ func TestLedgerBudgetAcrossProcesses(t *testing.T) {
 	if err := l.CreateAgent(ctx, testAgent(1, "a")); err != nil {
 		t.Fatal(err)
 	}
-	cmds := make([]*exec.Cmd, processes)
-	results := make([]string, processes)
-	for i := range cmds {
-		results[i] = filepath.Join(t.TempDir(), "reserved")
-		cmds[i] = exec.Command(os.Args[0], "-test.run=^TestLedgerBudgetAcrossProcesses$", "-test.count=1")
-		cmds[i].Env = append(os.Environ(), envLedgerChildDB+"="+path,
-			envLedgerChildIndex+"="+strconv.Itoa(i), envLedgerChildResult+"="+results[i])
-		cmds[i].Stdout, cmds[i].Stderr = os.Stderr, os.Stderr
-		if err := cmds[i].Start(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	total := 0
-	for i, cmd := range cmds {
-		if err := cmd.Wait(); err != nil {
-			t.Fatalf("child %d: %v", i, err)
-		}
-		b, err := os.ReadFile(results[i])
-		if err != nil {
-			t.Fatalf("child %d: %v", i, err)
-		}
-		n, err := strconv.Atoi(string(b))
-		if err != nil {
-			t.Fatalf("child %d wrote %q: %v", i, b, err)
-		}
-		total += n
-	}
+	total := sumOfChildren(t, "TestLedgerBudgetAcrossProcesses", processes, envLedgerChildResult, func(i int) []string {
+		return []string{envLedgerChildDB + "=" + path, envLedgerChildIndex + "=" + strconv.Itoa(i)}
+	})
 	if total != 10 {
 		t.Errorf("%d processes reserving 100 sat %d times each against 1,000 sat: %d fit, want 10", processes, ledgerChildTries, total)
 	}
