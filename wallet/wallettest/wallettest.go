@@ -343,34 +343,19 @@ func testAgentDuplicateName(t *testing.T, open Open) {
 
 	// Two daemons creating one name at once: exactly one gets it.
 	const goroutines = 16
-	handles := []wallet.Ledger{l, open(t)}
-	var (
-		wg             sync.WaitGroup
-		mu             sync.Mutex
-		created, taken int
-		start          = make(chan struct{})
-	)
-	for i := 0; i < goroutines; i++ {
-		h := handles[i%2]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			err := h.CreateAgent(c, wallet.Agent{ID: agentID(10 + i), Name: "racer", RootKey: rootKey(10 + i), CreatedAt: at(3)})
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				created++
-			case errors.Is(err, wallet.ErrAgentExists):
-				taken++
-			default:
-				t.Errorf("CreateAgent: %v", err)
-			}
-		}()
+	var created, taken int
+	for _, err := range race(goroutines, []wallet.Ledger{l, open(t)}, func(h wallet.Ledger, i int) error {
+		return h.CreateAgent(c, wallet.Agent{ID: agentID(10 + i), Name: "racer", RootKey: rootKey(10 + i), CreatedAt: at(3)})
+	}) {
+		switch {
+		case err == nil:
+			created++
+		case errors.Is(err, wallet.ErrAgentExists):
+			taken++
+		default:
+			t.Errorf("CreateAgent: %v", err)
+		}
 	}
-	close(start)
-	wg.Wait()
 	if created != 1 || taken != goroutines-1 {
 		t.Errorf("%d concurrent creations of one name: %d created, %d refused; want 1, %d", goroutines, created, taken, goroutines-1)
 	}
@@ -645,35 +630,22 @@ func testReserveSameHashConcurrently(t *testing.T, open Open) {
 	l1, l2 := open(t), open(t)
 	c := ctx(t)
 	a := mustAgent(t, l1, 1, "a", at(0))
-	var (
-		wg               sync.WaitGroup
-		mu               sync.Mutex
-		reserved, inFlgt int
-		start            = make(chan struct{})
-	)
-	for i := 0; i < goroutines; i++ {
-		l := []wallet.Ledger{l1, l2}[i%2]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			_, err := l.Reserve(c, pay(a.ID, 1, money.Sats(10), 0, at(1)))
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err == nil:
-				reserved++
-			case errors.Is(err, wallet.ErrInFlight):
-				inFlgt++
-			default:
-				t.Errorf("Reserve: %v", err)
-			}
-		}()
+	var reserved, inFlight int
+	for _, err := range race(goroutines, []wallet.Ledger{l1, l2}, func(l wallet.Ledger, _ int) error {
+		_, err := l.Reserve(c, pay(a.ID, 1, money.Sats(10), 0, at(1)))
+		return err
+	}) {
+		switch {
+		case err == nil:
+			reserved++
+		case errors.Is(err, wallet.ErrInFlight):
+			inFlight++
+		default:
+			t.Errorf("Reserve: %v", err)
+		}
 	}
-	close(start)
-	wg.Wait()
-	if reserved != 1 || inFlgt != goroutines-1 {
-		t.Errorf("%d concurrent reservations of one hash: %d reserved, %d in flight; want 1, %d", goroutines, reserved, inFlgt, goroutines-1)
+	if reserved != 1 || inFlight != goroutines-1 {
+		t.Errorf("%d concurrent reservations of one hash: %d reserved, %d in flight; want 1, %d", goroutines, reserved, inFlight, goroutines-1)
 	}
 }
 
@@ -857,37 +829,24 @@ func testBudgetAtomicAcrossHandles(t *testing.T, open Open) {
 	c := ctx(t)
 	a := mustAgent(t, l1, 1, "a", at(0))
 	budget := wallet.Budget{Key: "agent/day", Limit: money.Sats(1000), Since: at(0)}
-	var (
-		wg             sync.WaitGroup
-		mu             sync.Mutex
-		reserved, over int
-		start          = make(chan struct{})
-	)
-	for i := 0; i < goroutines; i++ {
-		l := []wallet.Ledger{l1, l2}[i%2]
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			<-start
-			_, err := l.Reserve(c, pay(a.ID, 1000+i, money.Sats(100), 0, at(1), budget))
-			mu.Lock()
-			defer mu.Unlock()
-			var ob *wallet.OverBudgetError
-			switch {
-			case err == nil:
-				reserved++
-			case errors.As(err, &ob):
-				over++
-				if ob.Usage.Used+ob.Cost <= budget.Limit {
-					t.Errorf("refused with used %s + cost %s within the limit %s", ob.Usage.Used, ob.Cost, budget.Limit)
-				}
-			default:
-				t.Errorf("Reserve: %v", err)
+	var reserved, over int
+	for _, err := range race(goroutines, []wallet.Ledger{l1, l2}, func(l wallet.Ledger, i int) error {
+		_, err := l.Reserve(c, pay(a.ID, 1000+i, money.Sats(100), 0, at(1), budget))
+		return err
+	}) {
+		var ob *wallet.OverBudgetError
+		switch {
+		case err == nil:
+			reserved++
+		case errors.As(err, &ob):
+			over++
+			if ob.Usage.Used+ob.Cost <= budget.Limit {
+				t.Errorf("refused with used %s + cost %s within the limit %s", ob.Usage.Used, ob.Cost, budget.Limit)
 			}
-		}()
+		default:
+			t.Errorf("Reserve: %v", err)
+		}
 	}
-	close(start)
-	wg.Wait()
 	if reserved != 10 || over != goroutines-10 {
 		t.Errorf("%d concurrent reservations of 100 sat against 1,000 sat: %d reserved, %d over budget; want 10, %d",
 			goroutines, reserved, over, goroutines-10)
@@ -1318,4 +1277,22 @@ func testSecretsStayOutOfErrors(t *testing.T, open Open) {
 	if shows(logged.String()) {
 		t.Errorf("a logged agent or entry shows a secret:\n%s", logged.String())
 	}
+}
+
+// race runs call n times at once, the i-th on handles[i%len(handles)],
+// all released together, and returns their errors in order: the shape of
+// every "two daemons at the same moment" case.
+func race(n int, handles []wallet.Ledger, call func(l wallet.Ledger, i int) error) []error {
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs[i] = call(handles[i%len(handles)], i)
+		})
+	}
+	close(start)
+	wg.Wait()
+	return errs
 }
